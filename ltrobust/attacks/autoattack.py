@@ -1,0 +1,106 @@
+"""Adapter to AutoAttack's reference implementation (``pyautoattack``, Croce & Hein 2020).
+
+``aa`` is the standard version (APGD-CE, APGD-T with 9 targets, FAB-T with 9 targets, Square
+with 5000 queries), worst case per sample. ``aa-fast`` is APGD-CE + APGD-T with the standard
+version's settings (as RoBal evaluated). With fewer than 10 classes the number of targets is
+capped at C - 1.
+
+pyautoattack re-seeds torch's global RNG with its fixed ``seed`` for every batch; we run it in a
+forked RNG so the caller's global state is untouched. Its random starts depend on how samples
+are batched, so (unlike our own attacks) its result can change with the batch size: the audit
+passes it fixed chunks of ``batch_size`` samples, and calling ``AutoAttack`` directly on the same
+chunk with the same seed gives the same adversarial examples.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from ltrobust.attacks.base import Attack
+from ltrobust.attacks.threat import ThreatModel
+
+logger = logging.getLogger(__name__)
+
+AA_VERSIONS = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "fast": ("apgd-ce", "apgd-t"),
+}
+
+
+def make_autoattack(
+    model: nn.Module,
+    threat: ThreatModel,
+    *,
+    version: str,
+    seed: int,
+    num_classes: int,
+    device: torch.device,
+):  # -> pyautoattack.AutoAttack (typed loosely: the package ships no stubs)
+    """Build a configured ``pyautoattack.AutoAttack`` (exposed so tests can call it directly)."""
+    from pyautoattack import AutoAttack
+
+    norm = {"linf": "Linf", "l2": "L2"}[threat.norm]
+    if version == "standard":
+        aa = AutoAttack(
+            model, norm=norm, eps=threat.eps, seed=seed, version="standard", device=device
+        )
+    else:
+        aa = AutoAttack(
+            model,
+            norm=norm,
+            eps=threat.eps,
+            seed=seed,
+            version="custom",
+            device=device,
+            attacks=list(AA_VERSIONS[version]),
+        )
+        aa.apgd.n_restarts = 1
+        aa.apgd_targeted.n_restarts = 1
+    targets = max(1, min(9, num_classes - 1))
+    aa.apgd_targeted.n_target_classes = targets
+    aa.fab.n_target_classes = targets
+    aa.verbose = False
+    return aa
+
+
+class AutoAttackAdapter(Attack):
+    """AutoAttack as an :class:`Attack`: one call runs the whole ensemble on the batch."""
+
+    def __init__(
+        self, threat: ThreatModel, *, version: str = "standard", seed: int = 0, name: str = "aa"
+    ) -> None:
+        super().__init__(threat, name)
+        if version not in AA_VERSIONS:
+            raise ValueError(f"unknown AutoAttack version {version!r}")
+        self.version = version
+        self.seed = seed
+
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
+    ) -> torch.Tensor:
+        with torch.no_grad():
+            num_classes = int(model(x[:1]).shape[1])
+        devices = [x.device.index or 0] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            aa = make_autoattack(
+                model,
+                self.threat,
+                version=self.version,
+                seed=self.seed,
+                num_classes=num_classes,
+                device=x.device,
+            )
+            x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=x.shape[0])
+        return x_adv.to(x.dtype)
+
+    def settings(self) -> dict[str, object]:
+        return {
+            **super().settings(),
+            "implementation": "pyautoattack",
+            "version": self.version,
+            "components": list(AA_VERSIONS[self.version]),
+            "seed": self.seed,
+        }

@@ -1,0 +1,110 @@
+"""The attack contract, owned by the base class (house rule 2, after foolbox).
+
+``Attack.__call__`` validates input, switches the model to eval mode and restores it, projects
+the result onto the threat model, detaches it and never mutates ``x``. Subclasses only implement
+:meth:`Attack._run`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+from ltrobust.attacks.rng import per_sample_noise
+from ltrobust.attacks.threat import ThreatModel
+
+
+class Attack(ABC):
+    """Base class of all attacks.
+
+    Args:
+        threat: the allowed perturbation set.
+        name: the short name reports use (``pgd20``, ``aa``, ...).
+    """
+
+    #: whether the attack draws a random start (it then needs ``seeds`` or a ``generator``)
+    random_start: bool = False
+
+    def __init__(self, threat: ThreatModel, name: str) -> None:
+        self.threat = threat
+        self.name = name
+
+    def __call__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        seeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Return adversarial examples for ``x`` (N x C x H x W in bounds) with labels ``y`` (N).
+
+        Randomness: ``seeds`` (int64, N) gives every sample its own random start, independent
+        of how samples are batched; otherwise ``generator`` draws the batch's noise; otherwise a
+        generator seeded with 0 does.
+        """
+        self._validate(x, y, seeds)
+        was_training = model.training
+        model.eval()
+        try:
+            x0 = x.detach()
+            if self.threat.eps == 0:
+                return x0.clone()
+            with torch.enable_grad():
+                x_adv = self._run(model, x0, y, self._start(x0, generator, seeds))
+            return self.threat.project_if_outside(x_adv.detach(), x0)
+        finally:
+            model.train(was_training)
+
+    @abstractmethod
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
+    ) -> torch.Tensor:
+        """Compute the adversarial batch from the clean ``x`` and the starting point ``start``."""
+
+    def _start(
+        self, x: torch.Tensor, generator: torch.Generator | None, seeds: torch.Tensor | None
+    ) -> torch.Tensor:
+        if not self.random_start:
+            return x.clone()
+        if seeds is not None:
+            uniform = per_sample_noise(x.shape, seeds)
+            gauss = (
+                per_sample_noise(x.shape, seeds, normal=True)
+                if self.threat.norm == "l2"
+                else uniform
+            )
+        else:
+            gen = generator if generator is not None else torch.Generator().manual_seed(0)
+            dev = gen.device
+            uniform = torch.rand(x.shape, generator=gen, device=dev)
+            gauss = (
+                torch.randn(x.shape, generator=gen, device=dev)
+                if self.threat.norm == "l2"
+                else uniform
+            )
+        uniform = uniform.to(device=x.device, dtype=x.dtype)
+        gauss = gauss.to(device=x.device, dtype=x.dtype)
+        return self.threat.random_start(x, uniform, gauss)
+
+    def _validate(self, x: torch.Tensor, y: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        if x.dim() < 2 or not x.is_floating_point():
+            raise ValueError(f"x must be a float tensor N x ..., got {tuple(x.shape)} {x.dtype}")
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+        if seeds is not None and seeds.shape != (x.shape[0],):
+            raise ValueError(f"seeds must have shape ({x.shape[0]},), got {tuple(seeds.shape)}")
+        lo, hi = self.threat.bounds
+        if x.numel() and (x.min().item() < lo - 1e-6 or x.max().item() > hi + 1e-6):
+            raise ValueError(f"inputs must lie in [{lo}, {hi}] (normalise inside the model)")
+
+    def settings(self) -> dict[str, object]:
+        """All settings as data (stored in reports)."""
+        return {"name": self.name, "norm": self.threat.norm, "eps": self.threat.eps}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items() if k != "name")
+        return f"{type(self).__name__}({self.name}: {args})"

@@ -1,0 +1,90 @@
+"""One iterative first-order attack; FGSM, PGD, MIM, CW-PGD and the logit-scaling attack are
+settings of it (house rule 3, after MadryLab's ``attack_steps``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ltrobust.attacks.base import Attack
+from ltrobust.attacks.threat import ThreatModel
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: called after every gradient with (step index, x_adv N x ..., grad N x ...)
+GradHook = Callable[[int, torch.Tensor, torch.Tensor], None]
+
+
+class IterativeAttack(Attack):
+    """Projected steepest ascent on a per-sample ``loss`` for ``steps`` iterations.
+
+    Each step: ``x <- Proj(x + step_size * dir(g))`` where ``dir`` is the sign (L-inf) or the
+    unit-L2 gradient (L2), and ``g`` is the input gradient of the summed per-sample loss or,
+    with ``momentum`` mu, ``g <- mu * g + grad / mean(|grad|)`` per sample (MIM, Dong et al.).
+    The last iterate is returned.
+
+    Args:
+        threat: threat model.
+        loss: ``(logits N x K, y N) -> N`` to maximise (see :mod:`ltrobust.attacks.losses`).
+        steps: number of gradient steps.
+        step_size: step length in the threat model's norm.
+        random_start: start from a uniform point of the eps-ball instead of ``x``.
+        momentum: MIM decay factor, or ``None`` for plain PGD.
+        name: short name for reports.
+        grad_hook: optional observer of every gradient (diagnostics); must not modify it.
+    """
+
+    def __init__(
+        self,
+        threat: ThreatModel,
+        loss: LossFn,
+        *,
+        steps: int,
+        step_size: float,
+        random_start: bool = True,
+        momentum: float | None = None,
+        name: str = "pgd",
+        grad_hook: GradHook | None = None,
+    ) -> None:
+        super().__init__(threat, name)
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        self.loss = loss
+        self.steps = steps
+        self.step_size = float(step_size)
+        self.random_start = random_start
+        self.momentum = momentum
+        self.grad_hook = grad_hook
+
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
+    ) -> torch.Tensor:
+        x_adv = start
+        velocity = torch.zeros_like(x) if self.momentum is not None else None
+        for t in range(self.steps):
+            x_adv.requires_grad_(True)
+            loss = self.loss(model(x_adv), y).sum()
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = x_adv.detach()
+            if self.grad_hook is not None:
+                self.grad_hook(t, x_adv, grad)
+            if velocity is not None:
+                scale = grad.abs().flatten(1).mean(dim=1).clamp_min(1e-12)
+                velocity = self.momentum * velocity + grad / scale.view(-1, *[1] * (x.dim() - 1))
+                grad = velocity
+            x_adv = self.threat.project(
+                x_adv + self.step_size * self.threat.step_direction(grad), x
+            )
+        return x_adv
+
+    def settings(self) -> dict[str, object]:
+        return {
+            **super().settings(),
+            "loss": repr(self.loss),
+            "steps": self.steps,
+            "step_size": self.step_size,
+            "random_start": self.random_start,
+            "momentum": self.momentum,
+        }

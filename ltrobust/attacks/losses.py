@@ -1,0 +1,48 @@
+"""Attack losses: callables ``(logits N x C, y N) -> per-sample loss N`` to be maximised.
+
+A loss carries a logit ``scale``: the logit-scaling attack and the kappa sweep multiply the
+logits before the loss instead of writing new loops (REAT §5.2; RoBal §3.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class CrossEntropy:
+    """``CE(scale * logits, y)`` per sample."""
+
+    scale: float = 1.0
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = logits if self.scale == 1.0 else logits * self.scale
+        return F.cross_entropy(z, y, reduction="none")
+
+    def __repr__(self) -> str:
+        return "ce" if self.scale == 1.0 else f"ce(scale={self.scale:g})"
+
+
+@dataclass(frozen=True)
+class CWMargin:
+    """Carlini-Wagner margin ``max_{j != y} z_j - z_y``, clamped below at ``-kappa``.
+
+    With kappa = 50 the clamp never binds in practice (METHODS §2: "CW" of the LT-robustness
+    papers is PGD on this loss, not the L2 minimisation attack).
+    """
+
+    kappa: float = 50.0
+    scale: float = 1.0
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = logits if self.scale == 1.0 else logits * self.scale
+        true = z.gather(1, y[:, None]).squeeze(1)
+        others = z.masked_fill(F.one_hot(y, z.shape[1]).bool(), float("-inf"))
+        return (others.amax(dim=1) - true).clamp(min=-self.kappa)
+
+    def __repr__(self) -> str:
+        s = f"cw(kappa={self.kappa:g}"
+        return s + (")" if self.scale == 1.0 else f", scale={self.scale:g})")

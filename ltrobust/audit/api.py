@@ -1,0 +1,227 @@
+"""The Python entry point: ``ltrobust.audit(model, dataset=..., attacks=...) -> AuditReport``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from torch import nn
+
+import ltrobust
+from ltrobust.attacks import ThreatModel, parse_attack_list
+from ltrobust.audit.runner import AuditConfig, ProgressCallback, assemble_report, run_audit
+from ltrobust.data import EvalData, class_groups, is_custom, load_eval_data
+from ltrobust.errors import ConfigError
+from ltrobust.models import LoadedModel, load_model
+from ltrobust.report.schema import AuditReport
+
+CUSTOM_EPS = {"linf": (8 / 255, 2 / 255), "l2": (0.5, 0.125)}
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {
+        "ltrobust": ltrobust.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    for pkg in ("torchvision", "pyautoattack"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def threat_for(
+    data: EvalData, config: AuditConfig, warnings: list[str]
+) -> tuple[ThreatModel, float]:
+    """The threat model and step size: explicit options, else the dataset's defaults."""
+    spec = data.spec
+    if spec is not None:
+        eps_d, step_d = (
+            (spec.eps_linf, spec.step_linf)
+            if config.norm == "linf"
+            else (spec.eps_l2, spec.step_l2)
+        )
+    else:
+        eps_d, step_d = CUSTOM_EPS[config.norm]
+        if config.eps is None:
+            warnings.append(f"custom data: using eps {eps_d:.4g} ({config.norm}); pass --eps")
+    eps = config.eps if config.eps is not None else eps_d
+    step = (
+        config.step
+        if config.step is not None
+        else (step_d if config.eps is None else eps * step_d / eps_d)
+    )
+    return ThreatModel(norm=config.norm, eps=eps), step
+
+
+def _resolve_model(model: nn.Module | str, load_options: dict[str, Any]) -> LoadedModel:
+    if isinstance(model, nn.Module):
+        return LoadedModel(
+            model=model.eval(),
+            format="module",
+            sha256="",
+            path="",
+            arch=None,
+            num_classes=None,
+            input_spec=None,
+            class_counts=None,
+            class_names=None,
+            dataset=None,
+            logit_adjustment=None,
+            meta={},
+            warnings=[],
+        )
+    return load_model(str(model), **load_options)
+
+
+def audit(
+    model: nn.Module | str,
+    dataset: str | EvalData | None = None,
+    attacks: Sequence[str] | str | None = None,
+    *,
+    norm: str = "linf",
+    eps: float | None = None,
+    step: float | None = None,
+    batch_size: int = 256,
+    seed: int = 0,
+    groups: str = "thirds",
+    device: str = "auto",
+    n: int | None = None,
+    data_dir: str | None = None,
+    imbalance_ratio: float | None = None,
+    test_imbalanced: bool = False,
+    class_counts: Sequence[int] | None = None,
+    load_options: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+    command: str | None = None,
+) -> AuditReport:
+    """Audit ``model`` (a module taking [0, 1] pixels, or a checkpoint path) on ``dataset``.
+
+    ``dataset`` defaults to the one an ltrobust checkpoint was trained on.
+
+    Class counts (which define head/body/tail) come from ``class_counts``, else the
+    checkpoint, else the dataset's long-tailed profile (METHODS §1). Raises
+    :class:`ltrobust.errors.LtRobustError` subclasses on bad input.
+    """
+    if isinstance(attacks, str):
+        attacks = parse_attack_list(attacks)
+    config = AuditConfig(
+        norm=norm,
+        eps=eps,
+        step=step,
+        batch_size=batch_size,
+        seed=seed,
+        groups=groups,
+        device=device,
+    )
+    if attacks is not None:
+        config.attacks = parse_attack_list(",".join(attacks))
+    config.validate()
+    data_options = {
+        "data_dir": data_dir,
+        "imbalance_ratio": imbalance_ratio,
+        "test_imbalanced": test_imbalanced,
+        "n": n,
+        "seed": seed,
+    }
+    counts = list(class_counts) if class_counts is not None else None
+    data = dataset if isinstance(dataset, EvalData) else None
+    if data is None and dataset is not None and (counts is not None or not is_custom(dataset)):
+        data = load_eval_data(dataset, class_counts=counts, **data_options)
+    options = dict(load_options or {})
+    if data is not None:  # a plain state_dict is built for the data's input size
+        options.setdefault("default_input_size", data.shape[1])
+    loaded = _resolve_model(model, options)
+    warnings = list(loaded.warnings)
+    if data is None:
+        name = dataset if dataset is not None else loaded.dataset
+        if not name:
+            raise ConfigError("pass --dataset (the model file does not say what it was trained on)")
+        data = load_eval_data(name, class_counts=counts or loaded.class_counts, **data_options)
+    elif counts is None and loaded.class_counts and loaded.class_counts != data.class_counts:
+        if len(loaded.class_counts) == data.num_classes:
+            warnings.append(
+                "using the checkpoint's training class counts for the groups "
+                "(they differ from the dataset's default profile)"
+            )
+            data.class_counts = list(loaded.class_counts)
+    threat, step_size = threat_for(data, config, warnings)
+    group_map = class_groups(data.class_counts, groups)
+    info = {
+        "name": data.name,
+        "num_classes": data.num_classes,
+        "class_names": list(data.class_names),
+        "groups": group_map,
+    }
+    parts, run_warnings = run_audit(
+        loaded.model,
+        data.x,
+        data.y,
+        data.indices,
+        info,
+        config,
+        threat=threat,
+        step_size=step_size,
+        progress=progress,
+    )
+    warnings.extend(run_warnings)
+    cfg = {**asdict(config), "eps": threat.eps, "step": step_size, "n": len(data.y)}
+    return assemble_report(
+        parts,
+        provenance=_provenance(loaded, data, config, command),
+        config=cfg,
+        dataset=_dataset_info(data, group_map, groups),
+        warnings=warnings,
+    )
+
+
+def _provenance(
+    loaded: LoadedModel, data: EvalData, config: AuditConfig, command: str | None
+) -> dict[str, Any]:
+    from ltrobust.audit.runner import resolve_device
+
+    dev = resolve_device(config.device)
+    return {
+        "versions": _versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command if command is not None else " ".join(sys.argv),
+        "checkpoint": {
+            "path": loaded.path,
+            "sha256": loaded.sha256,
+            "format": loaded.format,
+            "arch": loaded.arch,
+            "method": loaded.meta.get("method"),
+            "logit_adjustment": loaded.logit_adjustment,
+        },
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "data_source": data.source,
+        "seed": config.seed,
+    }
+
+
+def _dataset_info(data: EvalData, group_map: dict[str, list[int]], mode: str) -> dict[str, Any]:
+    return {
+        "name": data.name,
+        "num_classes": data.num_classes,
+        "class_names": list(data.class_names),
+        "class_counts": list(data.class_counts),
+        "test_counts": list(data.test_counts),
+        "groups_mode": mode,
+        "groups": group_map,
+        "test_imbalanced": data.test_imbalanced,
+        "imbalance_ratio": data.imbalance_ratio,
+        "shape": list(data.shape),
+        "n": len(data.y),
+    }

@@ -1,0 +1,170 @@
+"""``ltrobust audit MODEL --dataset NAME``: attack a model, print the table, write the report."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ltrobust.cli.common import GroupMode, Norm, guarded, parse_floats, pct, stdout, warn
+from ltrobust.cli.progress import RichProgress
+
+DEFAULT_ATTACK_TEXT = "fgsm,pgd20,pgd100,mim,cw20,cw100,adaptive,aa"
+
+
+def default_out_dir(model: str, dataset: str) -> Path:
+    stem = Path(model).stem or "model"
+    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset.split(":", 1)[-1].strip("/")) or "data"
+    return Path("reports") / f"{stem}-{tag}"
+
+
+def audit_command(
+    model: Annotated[
+        str, typer.Argument(help="ltrobust checkpoint, TorchScript file or state_dict (.pt).")
+    ],
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="cifar10-lt, cifar100-lt, fashion-mnist-lt, folder:PATH or tensors:FILE.pt (default: the checkpoint's)."
+        ),
+    ] = None,
+    attacks: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: fgsm, pgd20, pgd100, mim, cw20, cw100, adaptive, aa, aa-fast (pgdN/cwN too)."
+        ),
+    ] = DEFAULT_ATTACK_TEXT,
+    norm: Annotated[Norm, typer.Option(help="Threat model norm.")] = Norm.linf,
+    eps: Annotated[
+        str | None, typer.Option(help="Budget, e.g. 8/255 (default: the dataset's).")
+    ] = None,
+    step: Annotated[
+        str | None, typer.Option(help="Step size, e.g. 2/255 (default: the dataset's).")
+    ] = None,
+    n: Annotated[
+        int | None, typer.Option(help="Audit a class-stratified subset of N test samples.")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Batch size (results do not depend on it, except AutoAttack's).")
+    ] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of random starts and subsets.")] = 0,
+    groups: Annotated[
+        GroupMode, typer.Option(help="thirds: head/body/tail; shot: many/medium/few.")
+    ] = GroupMode.thirds,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    data_dir: Annotated[Path | None, typer.Option(help="Where the dataset files are.")] = None,
+    imbalance_ratio: Annotated[
+        float | None, typer.Option(help="n_max / n_min of the training profile.")
+    ] = None,
+    test_imbalanced: Annotated[
+        bool, typer.Option(help="Use a long-tailed test set instead of the balanced one.")
+    ] = False,
+    class_counts: Annotated[
+        Path | None, typer.Option(help="Training class counts: JSON list or CSV.")
+    ] = None,
+    arch: Annotated[str | None, typer.Option(help="Architecture of a plain state_dict.")] = None,
+    num_classes: Annotated[
+        int | None, typer.Option(help="Classes of a plain state_dict (default: inferred).")
+    ] = None,
+    mean: Annotated[
+        str | None,
+        typer.Option(help="Normalisation mean for a state_dict, e.g. 0.4914,0.4822,0.4465."),
+    ] = None,
+    std: Annotated[str | None, typer.Option(help="Normalisation std for a state_dict.")] = None,
+    unsafe_load: Annotated[
+        bool, typer.Option(help="Allow loading a pickled whole module (runs its code).")
+    ] = False,
+    output_key: Annotated[
+        str | None,
+        typer.Option(help="Key or index of the logits when the model returns a tuple/dict."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Report directory (default: reports/<model>-<dataset>).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Audit a model's clean and robust recall per class and per head/body/tail group."""
+
+    def run() -> None:
+        from ltrobust.attacks import parse_attack_list, parse_number
+        from ltrobust.audit import audit
+        from ltrobust.data import load_class_counts
+        from ltrobust.report import write_per_class_csv
+
+        attack_list = parse_attack_list(attacks)
+        load_options = {
+            "arch": arch,
+            "num_classes": num_classes,
+            "mean": parse_floats(mean, "--mean"),
+            "std": parse_floats(std, "--std"),
+            "unsafe_load": unsafe_load,
+            "output_key": output_key,
+        }
+        counts = load_class_counts(class_counts) if class_counts is not None else None
+        with RichProgress(enabled=not quiet) as progress:
+            report = audit(
+                model,
+                dataset,
+                attack_list,
+                norm=norm.value,
+                eps=parse_number(eps, name="--eps") if eps is not None else None,
+                step=parse_number(step, name="--step") if step is not None else None,
+                batch_size=batch_size,
+                seed=seed,
+                groups=groups.value,
+                device=device,
+                n=n,
+                data_dir=str(data_dir) if data_dir else None,
+                imbalance_ratio=imbalance_ratio,
+                test_imbalanced=test_imbalanced,
+                class_counts=counts,
+                load_options=load_options,
+                progress=progress,
+                command=shlex.join(["ltrobust", *sys.argv[1:]]),
+            )
+        for w in report.diagnostics.get("warnings", []):
+            warn(w)
+        print_report_table(report)
+        target = out if out is not None else default_out_dir(model, report.dataset["name"])
+        report.save(str(target / "report.json"))
+        write_per_class_csv(report, str(target / "per_class.csv"))
+        stdout.print(f"report: {target / 'report.json'}  per-class: {target / 'per_class.csv'}")
+
+    guarded(run)
+
+
+def print_report_table(report) -> None:  # noqa: ANN001 - AuditReport, imported lazily
+    """Rows clean / attacks / worst case; columns overall, each group, worst class."""
+    from ltrobust.report import headline_rows
+
+    ds, cfg = report.dataset, report.config
+    groups = list(ds["groups"])
+    title = (
+        f"{ds['name']} · n={ds['n']} · {cfg['norm']} eps={cfg['eps']:.4g} · "
+        f"recall % ({', '.join(f'{g} {len(c)} cls' for g, c in ds['groups'].items())})"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("", style="bold")
+    for col in ["overall", *groups, "worst class"]:
+        table.add_column(col, justify="right")
+    table.add_column("time", justify="right", style="dim")
+    for row in headline_rows(report):
+        worst = pct(row["worst_class"])
+        if row["worst_class_name"] is not None:
+            worst = f"{worst} ({row['worst_class_name']})"
+        style = "bold" if row["outcome"] == "worst" else None
+        name = "worst case" if row["outcome"] == "worst" else row["outcome"]
+        table.add_row(
+            name,
+            pct(row["overall"]),
+            *[pct(row[g]) for g in groups],
+            worst,
+            f"{row['seconds']:.1f}s",
+            style=style,
+        )
+    stdout.print(table)

@@ -1,0 +1,227 @@
+"""Custom data: ``folder:PATH`` (ImageFolder layout), ``tensors:FILE.pt``, and class-count files.
+
+Custom datasets carry no training profile, so their training class counts come from the user
+(:func:`load_class_counts`). Images are returned as float32 tensors in [0,1], ``(N, C, H, W)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ltrobust.data.profile import validate_class_counts
+from ltrobust.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+#: File suffixes read as images in ``folder:`` datasets (lower case), as torchvision's ImageFolder.
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
+)  # fmt: skip
+_MODES = {"L": 1, "RGB": 3}
+
+CustomData = tuple[torch.Tensor, torch.Tensor, list[str] | None]
+
+
+def _class_folders(root: Path) -> list[str]:
+    if not root.is_dir():
+        raise DataError(f"folder dataset not found: {root}")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DataError(f"{root}: no class sub-folders (expected {root}/<class>/<image>)")
+    return classes
+
+
+def _read_image(path: Path) -> tuple[torch.Tensor, str, tuple[int, int]]:
+    """One image as a uint8 ``(C, H, W)`` tensor with its PIL mode and ``(W, H)`` size."""
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode not in _MODES:
+                raise DataError(f"{path}: image mode {img.mode}; only L (gray) and RGB are read")
+            return pil_to_tensor(img), img.mode, img.size
+    except DataError:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: cannot read image ({type(exc).__name__})") from None
+
+
+def load_image_folder(path: str | os.PathLike[str]) -> CustomData:
+    """Read an ImageFolder tree: ``path/<class>/**/<image>``.
+
+    Class names are the sorted sub-folder names (hidden folders skipped; empty class folders
+    are kept as classes with no images). Grayscale (``L``) images stay 1-channel, ``RGB`` images
+    are 3-channel; all images must share one mode and size.
+
+    Returns:
+        ``x`` float32 ``(N, C, H, W)`` in [0,1], ``y`` int64 ``(N,)``, the class names.
+
+    Raises:
+        DataError: no classes or images, an unreadable image, or the first image whose mode or
+            size differs from the first image's.
+    """
+    root = Path(path).expanduser()
+    classes = _class_folders(root)
+    images: list[torch.Tensor] = []
+    labels: list[int] = []
+    first: tuple[Path, str, tuple[int, int]] | None = None
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        for file in (p for p in files if p.is_file()):
+            tensor, mode, size = _read_image(file)
+            if first is None:
+                first = (file, mode, size)
+            elif (mode, size) != first[1:]:
+                raise DataError(
+                    f"{file}: {mode} {size[0]}x{size[1]} differs from {first[0]} "
+                    f"({first[1]} {first[2][0]}x{first[2][1]}); all images must share size and mode"
+                )
+            images.append(tensor)
+            labels.append(label)
+    if not images:
+        raise DataError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders")
+    x = torch.stack(images).to(torch.float32).div_(255.0)
+    return x, torch.tensor(labels, dtype=torch.int64), classes
+
+
+def _tensor_x(x: Any, path: Path) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise DataError(f"{path}: 'x' must be a 4-D tensor (N, C, H, W)")
+    if x.dtype == torch.uint8:
+        return x.to(torch.float32).div_(255.0)
+    if not x.is_floating_point():
+        raise DataError(f"{path}: 'x' has dtype {x.dtype}; use float in [0,1] or uint8")
+    x = x.to(torch.float32)
+    if x.numel() and (not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1):
+        raise DataError(f"{path}: 'x' has values outside [0,1] (pixels must be in [0,1])")
+    return x
+
+
+def _tensor_y(y: Any, n: int, path: Path) -> torch.Tensor:
+    if isinstance(y, (list, tuple)):
+        try:
+            y = torch.as_tensor(y)
+        except (TypeError, ValueError, RuntimeError):
+            raise DataError(f"{path}: 'y' must be a list or tensor of integer labels") from None
+    if not isinstance(y, torch.Tensor) or y.dim() != 1:
+        raise DataError(f"{path}: 'y' must be a 1-D tensor of integer labels")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise DataError(f"{path}: 'y' has dtype {y.dtype}; labels must be integers")
+    if y.numel() != n:
+        raise DataError(f"{path}: {y.numel()} labels for {n} images")
+    return y.to(torch.int64)
+
+
+def load_tensor_file(path: str | os.PathLike[str]) -> CustomData:
+    """Read a ``.pt`` file with ``torch.load(weights_only=True)``.
+
+    Accepted content: a dict with ``x`` (``(N, C, H, W)`` float in [0,1], or uint8 which is
+    divided by 255), ``y`` (``(N,)`` integer labels) and optional ``class_names`` (list of
+    str); or a tuple/list ``(x, y)``.
+
+    Returns:
+        ``x`` float32 ``(N, C, H, W)``, ``y`` int64 ``(N,)``, class names or None.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"tensor file not found: {file}")
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        msg = f"{file}: cannot load with torch.load(weights_only=True) ({type(exc).__name__})"
+        raise DataError(msg) from None
+    names: Any = None
+    if isinstance(obj, dict) and "x" in obj and "y" in obj:
+        x, y, names = obj["x"], obj["y"], obj.get("class_names")
+    elif isinstance(obj, (tuple, list)) and len(obj) == 2:
+        x, y = obj
+    else:
+        raise DataError(f"{file}: expected a dict with 'x' and 'y' or a tuple (x, y)")
+    if names is not None:
+        if not isinstance(names, (list, tuple)) or not all(isinstance(s, str) for s in names):
+            raise DataError(f"{file}: 'class_names' must be a list of strings")
+        names = list(names)
+    x_t = _tensor_x(x, file)
+    if x_t.shape[0] == 0:
+        raise DataError(f"{file}: no samples")
+    return x_t, _tensor_y(y, x_t.shape[0], file), names
+
+
+def _parse_int(cell: str) -> int | None:
+    try:
+        return int(cell)
+    except ValueError:
+        return None
+
+
+def _counts_from_json(text: str, path: Path) -> list[int]:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if not isinstance(obj, list):
+        raise DataError(f"{path}: expected a JSON list of counts or an object name -> count")
+    return validate_class_counts(obj, what=str(path))
+
+
+def _counts_from_csv(text: str, path: Path) -> list[int]:
+    rows = []
+    for row in csv.reader(io.StringIO(text)):
+        cells = [cell.strip() for cell in row]
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            rows.append(cells)
+    width = {len(row) for row in rows}
+    if len(rows) == 1 and all(_parse_int(c) is not None for c in rows[0]):
+        values = [_parse_int(c) for c in rows[0]]
+    elif width in ({1}, {2}):
+        col = width.pop() - 1
+        if len(rows) > 1 and _parse_int(rows[0][col]) is None:
+            rows = rows[1:]  # header line
+        values = [_parse_int(row[col]) for row in rows]
+        bad = next((i for i, v in enumerate(values) if v is None), None)
+        if bad is not None:
+            raise DataError(f"{path}: {rows[bad][col]!r} is not an integer count")
+    else:
+        msg = "expected comma-separated counts, one per line, or name,count rows"
+        raise DataError(f"{path}: {msg}")
+    return validate_class_counts(values, what=str(path))  # type: ignore[arg-type]
+
+
+def load_class_counts(path: str | os.PathLike[str]) -> list[int]:
+    """Training class counts from a file, one positive integer per class, in label order.
+
+    Formats: a JSON list of ints; a JSON object ``{class_name: count}`` (insertion order); or
+    CSV: one line of comma-separated ints, one int per line, or two columns ``name,count`` with
+    an optional header line. A file is read as JSON when it ends in ``.json`` or starts with
+    ``[`` or ``{``.
+
+    Raises:
+        DataError: missing file, unparsable content, or a count that is not a positive integer.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"class counts file not found: {file}")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: cannot read class counts ({type(exc).__name__})") from None
+    stripped = text.strip()
+    if not stripped:
+        raise DataError(f"{file}: empty class counts file")
+    if file.suffix.lower() == ".json" or stripped[0] in "[{":
+        return _counts_from_json(stripped, file)
+    return _counts_from_csv(stripped, file)

@@ -1,0 +1,150 @@
+"""Recall metrics from a confusion matrix: per class, per group, balanced, worst class.
+
+Functional twins (``confusion_matrix``, ``summarize``) and an accumulator
+(:class:`ConfusionAccumulator`) whose state lives on the CPU (house rule 5). Classes with no
+samples have recall ``None``, never 0. Group recall is pooled: correct samples of the group's
+classes over all samples of those classes (equal to the mean per-class recall on a balanced
+test set), so that a Wilson interval applies to it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+WILSON_Z = 1.959963984540054  # two-sided 95%
+
+
+def confusion_matrix(y: torch.Tensor, pred: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """C x C int64 counts; row = true class, column = predicted class."""
+    y = y.detach().to("cpu", torch.int64)
+    pred = pred.detach().to("cpu", torch.int64)
+    flat = torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
+    return flat.view(num_classes, num_classes)
+
+
+def wilson_interval(k: int, n: int, z: float = WILSON_Z) -> tuple[float | None, float | None]:
+    """Wilson score interval for ``k`` successes in ``n`` trials; ``(None, None)`` if n = 0."""
+    if n == 0:
+        return None, None
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class ClassStat:
+    """Recall of one class: ``correct`` of ``n`` test samples, with a Wilson 95% interval."""
+
+    cls: int
+    name: str
+    n: int
+    correct: int
+    recall: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass
+class GroupStat:
+    """Pooled recall of a class group (head/body/tail or many/medium/few)."""
+
+    name: str
+    classes: list[int]
+    n: int
+    correct: int
+    recall: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass
+class RecallSummary:
+    """Everything derived from one confusion matrix."""
+
+    n: int
+    correct: int
+    accuracy: float | None
+    balanced_accuracy: float | None
+    worst_class_recall: float | None
+    worst_class: int | None
+    per_class: list[ClassStat]
+    groups: dict[str, GroupStat]
+    landing: dict[str, dict[str, int]]
+
+
+def _stat_fields(k: int, n: int) -> tuple[float | None, float | None, float | None]:
+    lo, hi = wilson_interval(k, n)
+    return (k / n if n else None), lo, hi
+
+
+def summarize(
+    cm: torch.Tensor, groups: Mapping[str, Sequence[int]], class_names: Sequence[str]
+) -> RecallSummary:
+    """Summarise a C x C confusion matrix (rows true, columns predicted)."""
+    cm = cm.to(torch.int64)
+    totals = cm.sum(dim=1).tolist()
+    hits = cm.diagonal().tolist()
+    per_class = [
+        ClassStat(c, class_names[c], totals[c], hits[c], *_stat_fields(hits[c], totals[c]))
+        for c in range(cm.shape[0])
+    ]
+    present = [s for s in per_class if s.recall is not None]
+    worst = min(present, key=lambda s: (s.recall, s.cls)) if present else None
+    group_stats = {}
+    for gname, classes in groups.items():
+        n = sum(totals[c] for c in classes)
+        k = sum(hits[c] for c in classes)
+        group_stats[gname] = GroupStat(gname, list(classes), n, k, *_stat_fields(k, n))
+    n_all, k_all = sum(totals), sum(hits)
+    return RecallSummary(
+        n=n_all,
+        correct=k_all,
+        accuracy=k_all / n_all if n_all else None,
+        balanced_accuracy=sum(s.recall for s in present) / len(present) if present else None,
+        worst_class_recall=worst.recall if worst else None,
+        worst_class=worst.cls if worst else None,
+        per_class=per_class,
+        groups=group_stats,
+        landing=landing_by_group(cm, groups),
+    )
+
+
+def landing_by_group(
+    cm: torch.Tensor, groups: Mapping[str, Sequence[int]]
+) -> dict[str, dict[str, int]]:
+    """Where misclassified samples land: ``{true group: {predicted group: count}}``.
+
+    Only off-diagonal entries (wrong predictions) are counted.
+    """
+    off = cm.clone()
+    off.fill_diagonal_(0)
+    return {
+        g_true: {
+            g_pred: int(off[list(t_cls)][:, list(p_cls)].sum()) if t_cls and p_cls else 0
+            for g_pred, p_cls in groups.items()
+        }
+        for g_true, t_cls in groups.items()
+    }
+
+
+class ConfusionAccumulator:
+    """Streaming confusion matrix: ``update`` per batch, ``compute`` at the end."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.reset()
+
+    def reset(self) -> None:
+        self.cm = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
+
+    def update(self, y: torch.Tensor, pred: torch.Tensor) -> None:
+        self.cm += confusion_matrix(y, pred, self.num_classes)
+
+    def compute(self) -> torch.Tensor:
+        return self.cm.clone()

@@ -1,0 +1,113 @@
+"""The audit report: a versioned, self-describing dataclass that round-trips through JSON.
+
+Numbers are numbers (fractions in [0, 1]), never formatted strings; classes with no samples have
+``None``. ``AuditReport.from_json(report.to_json())`` equals ``report``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ltrobust.errors import LtRobustError
+from ltrobust.fileio import atomic_write_text
+from ltrobust.metrics.recall import ClassStat, GroupStat, RecallSummary
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Outcome:
+    """Result of clean evaluation, one attack, or the per-sample worst case.
+
+    Attributes:
+        name: ``clean``, an attack name, or ``worst``.
+        settings: the attack's settings (its ``repr`` as data); empty for clean.
+        summary: accuracy, per-class, group, balanced and worst-class recall, landing.
+        confusion: C x C counts of (true class, predicted class) on the attacked inputs.
+        boundary_error: clean minus this outcome's recall, ``overall`` and per group.
+        seconds: wall time spent.
+    """
+
+    name: str
+    settings: dict[str, Any]
+    summary: RecallSummary
+    confusion: list[list[int]]
+    boundary_error: dict[str, float | None] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class AuditReport:
+    """Everything an audit found; see :mod:`ltrobust.audit` for how it is produced."""
+
+    provenance: dict[str, Any]
+    config: dict[str, Any]
+    dataset: dict[str, Any]
+    clean: Outcome
+    attacks: dict[str, Outcome]
+    worst_case: Outcome | None
+    per_sample: dict[str, Any]
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    verdict: dict[str, Any] | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def outcomes(self) -> list[Outcome]:
+        """Clean, every attack in run order, then the worst case."""
+        rows = [self.clean, *self.attacks.values()]
+        return rows + ([self.worst_case] if self.worst_case is not None else [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def save(self, path: str) -> None:
+        """Write the JSON report atomically."""
+        atomic_write_text(path, self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditReport:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise LtRobustError(
+                f"unsupported report schema_version {version!r}; this ltrobust reads {SCHEMA_VERSION}"
+            )
+        fields = {k: v for k, v in data.items() if k not in ("clean", "attacks", "worst_case")}
+        worst = data.get("worst_case")
+        return cls(
+            clean=_outcome_from_dict(data["clean"]),
+            attacks={k: _outcome_from_dict(v) for k, v in data["attacks"].items()},
+            worst_case=_outcome_from_dict(worst) if worst is not None else None,
+            **fields,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> AuditReport:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LtRobustError(
+                f"report is not valid JSON: {exc.msg} at line {exc.lineno}"
+            ) from None
+        if not isinstance(data, dict):
+            raise LtRobustError("report is not a JSON object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str) -> AuditReport:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return cls.from_json(fh.read())
+        except OSError as exc:
+            raise LtRobustError(f"cannot read report {path}: {exc.strerror}") from None
+
+
+def _outcome_from_dict(d: dict[str, Any]) -> Outcome:
+    s = dict(d["summary"])
+    s["per_class"] = [ClassStat(**c) for c in s["per_class"]]
+    s["groups"] = {k: GroupStat(**g) for k, g in s["groups"].items()}
+    return Outcome(**{**d, "summary": RecallSummary(**s)})
