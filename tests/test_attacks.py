@@ -43,6 +43,8 @@ def small_batch(balanced_test):
 @pytest.mark.parametrize("name", ATTACK_NAMES)
 def test_attack_invariants(name, trained_cnn, small_batch):
     x, y, idx = small_batch
+    if name.startswith("aa"):  # AutoAttack is costly on CPU: fewer samples
+        x, y, idx = x[::2], y[::2], idx[::2]
     x_before = x.clone()
     attack = build_attack(name, THREAT, STEP)
     seeds = sample_seeds(0, salt_of(name), idx)
@@ -54,8 +56,9 @@ def test_attack_invariants(name, trained_cnn, small_batch):
     assert x_adv.shape == x.shape and not x_adv.requires_grad
     assert float(THREAT.distance(x_adv, x).max()) <= EPS + 1e-6
     assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
-    again = attack(trained_cnn, x, y, seeds=seeds)
-    assert torch.equal(x_adv, again), "same seeds must give the same output"
+    if not name.startswith("aa"):  # AutoAttack's determinism: test_aa_matches_pyautoattack
+        again = attack(trained_cnn, x, y, seeds=seeds)
+        assert torch.equal(x_adv, again), "same seeds must give the same output"
     zero = build_attack(name, ThreatModel("linf", 0.0), STEP)(trained_cnn, x, y, seeds=seeds)
     assert torch.equal(zero, x)
     if name != "fgsm":  # every attack but FGSM finds something on this model

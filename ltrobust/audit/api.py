@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import platform
 import sys
 from collections.abc import Sequence
@@ -63,12 +64,22 @@ def threat_for(
     return ThreatModel(norm=config.norm, eps=eps), step
 
 
+def state_dict_sha256(model: nn.Module) -> str:
+    """sha256 over a module's state_dict (names, dtypes, shapes and values), for provenance."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
 def _resolve_model(model: nn.Module | str, load_options: dict[str, Any]) -> LoadedModel:
     if isinstance(model, nn.Module):
         return LoadedModel(
             model=model.eval(),
             format="module",
-            sha256="",
+            sha256=state_dict_sha256(model),
             path="",
             arch=None,
             num_classes=None,

@@ -144,11 +144,14 @@ def print_report_table(report) -> None:  # noqa: ANN001 - AuditReport, imported 
 
     ds, cfg = report.dataset, report.config
     groups = list(ds["groups"])
-    title = (
-        f"{ds['name']} · n={ds['n']} · {cfg['norm']} eps={cfg['eps']:.4g} · "
-        f"recall % ({', '.join(f'{g} {len(c)} cls' for g, c in ds['groups'].items())})"
+    title = f"{ds['name']} · n={ds['n']} · {cfg['norm']} eps={cfg['eps']:.4g} · recall %"
+    counts = ds["class_counts"]
+    caption = " · ".join(
+        f"{g}: classes {','.join(map(str, c))} ({max(counts[i] for i in c)}–{min(counts[i] for i in c)} train)"
+        for g, c in ds["groups"].items()
+        if c
     )
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("", style="bold")
     for col in ["overall", *groups, "worst class"]:
         table.add_column(col, justify="right")
