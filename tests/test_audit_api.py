@@ -65,3 +65,50 @@ def pytest_approx(v):
     import pytest
 
     return pytest.approx(v, abs=1e-6)
+
+
+def test_warnings_for_probabilities_and_tuple_outputs(tmp_path, trained_cnn, balanced_test):
+    dataset = _tensor_file(tmp_path, balanced_test)
+    probs = torch.nn.Sequential(trained_cnn, torch.nn.Softmax(dim=1))
+    report = ltrobust.audit(probs, dataset=dataset, attacks="fgsm", class_counts=TRAIN_COUNTS)
+    assert any("probabilities" in w for w in report.diagnostics["warnings"])
+
+    class TwoHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = trained_cnn
+
+        def forward(self, x):
+            return self.net(x), self.net(x) * 0
+
+    x, _ = balanced_test
+    path = tmp_path / "two.ts"
+    torch.jit.trace(TwoHeads(), x[:2]).save(str(path))
+    guessed = ltrobust.audit(str(path), dataset=dataset, attacks="fgsm", class_counts=TRAIN_COUNTS)
+    assert any("--output-key" in w for w in guessed.diagnostics["warnings"])
+    chosen = ltrobust.audit(
+        str(path),
+        dataset=dataset,
+        attacks="fgsm",
+        class_counts=TRAIN_COUNTS,
+        load_options={"output_key": "1"},
+    )
+    assert chosen.clean.summary.accuracy < guessed.clean.summary.accuracy  # zeros: argmax 0
+    assert not any("--output-key" in w for w in chosen.diagnostics["warnings"])
+
+
+def test_shot_groups_and_l2(tmp_path, trained_cnn, balanced_test):
+    dataset = _tensor_file(tmp_path, balanced_test)
+    report = ltrobust.audit(
+        trained_cnn,
+        dataset=dataset,
+        attacks="pgd20",
+        norm="l2",
+        eps=0.8,
+        class_counts=[150, 101, 100, 20, 19, 5],
+        groups="shot",
+    )
+    assert report.dataset["groups"] == {"many": [0, 1], "medium": [2, 3], "few": [4, 5]}
+    assert report.config["norm"] == "l2" and report.config["step"] == pytest_approx(0.8 / 4)
+    assert report.attacks["pgd20"].settings["norm"] == "l2"
+    assert report.attacks["pgd20"].summary.accuracy < report.clean.summary.accuracy
