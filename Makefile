@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_CKPT := checkpoints/small_cnn-at-fmnist-lt.pt
 DEMO_ARGS := --dataset fashion-mnist-lt --n 500 --attacks fgsm,pgd20,cw20,adaptive,aa-fast --out reports/demo
 
-.PHONY: install data demo test lint demo-checkpoint
+.PHONY: install data browser demo test lint demo-checkpoint screenshot
 
 install: $(STAMP)
 
@@ -27,10 +27,22 @@ data:
 		echo "note: not root or no apt: put the Fashion-MNIST .gz files in ~/.cache/ltrobust/fashion-mnist"; \
 	fi
 
+# Headless Chromium for the HTML-report browser test: Debian's chromium (needs root and apt;
+# skipped otherwise, and then tests/test_browser.py skips).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian package chromium"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+		|| echo "note: could not install chromium; the browser test will skip"; \
+	else \
+		echo "note: not root or no apt: no chromium, the browser test will skip"; \
+	fi
+
 demo: install data
 	$(BIN)/ltrobust audit $(DEMO_CKPT) $(DEMO_ARGS)
 
-test: install data
+test: install data browser
 	$(BIN)/python -m pytest -q
 
 lint: install
@@ -39,3 +51,10 @@ lint: install
 # Re-create the bundled demo checkpoint (PGD-AT of small_cnn on Fashion-MNIST-LT, CPU).
 demo-checkpoint: install data
 	$(BIN)/python scripts/make_demo_checkpoint.py --out $(DEMO_CKPT)
+
+# Re-take docs/report.png: the demo audit's HTML report in headless Chromium.
+screenshot: demo browser
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
+		--user-data-dir=$$(mktemp -d) --window-size=1280,1800 \
+		--screenshot=docs/report.png file://$(CURDIR)/reports/demo/report.html

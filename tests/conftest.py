@@ -11,6 +11,10 @@ SHAPE = (1, 12, 12)
 TRAIN_COUNTS = [200, 126, 79, 50, 31, 20]  # lt_counts(200, 10, 6)
 EPS = 0.1
 
+# One intra-op thread: the same floating-point reductions (so the same attack trajectories) on
+# every machine, and no oversubscription slow-down when other processes share the cores.
+torch.set_num_threads(1)
+
 
 def synthetic(
     counts: list[int], seed: int, noise: float = 0.25

@@ -10,6 +10,11 @@ from ltrobust.report import AuditReport
 from .conftest import TRAIN_COUNTS
 
 
+def audit_nodiag(*args, **kwargs):
+    """The API without diagnostics (they have their own tests in test_verdict.py)."""
+    return ltrobust.audit(*args, diagnose=False, **kwargs)
+
+
 def _tensor_file(tmp_path, balanced_test):
     x, y = balanced_test
     path = tmp_path / "data.pt"
@@ -19,7 +24,7 @@ def _tensor_file(tmp_path, balanced_test):
 
 def test_python_api_returns_report(tmp_path, trained_cnn, balanced_test):
     dataset = _tensor_file(tmp_path, balanced_test)
-    report = ltrobust.audit(
+    report = audit_nodiag(
         trained_cnn,
         dataset=dataset,
         attacks=["fgsm", "pgd20"],
@@ -46,7 +51,7 @@ def test_python_api_returns_report(tmp_path, trained_cnn, balanced_test):
 def test_report_does_not_depend_on_batch_size(tmp_path, trained_cnn, balanced_test):
     dataset = _tensor_file(tmp_path, balanced_test)
     reports = [
-        ltrobust.audit(
+        audit_nodiag(
             trained_cnn,
             dataset=dataset,
             attacks="pgd20,mim",
@@ -70,7 +75,7 @@ def pytest_approx(v):
 def test_warnings_for_probabilities_and_tuple_outputs(tmp_path, trained_cnn, balanced_test):
     dataset = _tensor_file(tmp_path, balanced_test)
     probs = torch.nn.Sequential(trained_cnn, torch.nn.Softmax(dim=1))
-    report = ltrobust.audit(probs, dataset=dataset, attacks="fgsm", class_counts=TRAIN_COUNTS)
+    report = audit_nodiag(probs, dataset=dataset, attacks="fgsm", class_counts=TRAIN_COUNTS)
     assert any("probabilities" in w for w in report.diagnostics["warnings"])
 
     class TwoHeads(torch.nn.Module):
@@ -84,9 +89,9 @@ def test_warnings_for_probabilities_and_tuple_outputs(tmp_path, trained_cnn, bal
     x, _ = balanced_test
     path = tmp_path / "two.ts"
     torch.jit.trace(TwoHeads(), x[:2]).save(str(path))
-    guessed = ltrobust.audit(str(path), dataset=dataset, attacks="fgsm", class_counts=TRAIN_COUNTS)
+    guessed = audit_nodiag(str(path), dataset=dataset, attacks="fgsm", class_counts=TRAIN_COUNTS)
     assert any("--output-key" in w for w in guessed.diagnostics["warnings"])
-    chosen = ltrobust.audit(
+    chosen = audit_nodiag(
         str(path),
         dataset=dataset,
         attacks="fgsm",
@@ -99,7 +104,7 @@ def test_warnings_for_probabilities_and_tuple_outputs(tmp_path, trained_cnn, bal
 
 def test_shot_groups_and_l2(tmp_path, trained_cnn, balanced_test):
     dataset = _tensor_file(tmp_path, balanced_test)
-    report = ltrobust.audit(
+    report = audit_nodiag(
         trained_cnn,
         dataset=dataset,
         attacks="pgd20",

@@ -58,6 +58,7 @@ def _audit(files: Path, *extra: str, model: str = "model.pt", data: str = "test.
         "0.1",
         "--step",
         "0.02",
+        "--no-diagnostics",
         *extra,
     ]
     return runner.invoke(app, args)

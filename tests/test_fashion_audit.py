@@ -33,6 +33,7 @@ def test_bundled_checkpoint_audit_on_fashion_mnist_lt(tmp_path):
             "--attacks",
             "fgsm,pgd20",
             "--quiet",
+            "--no-sweep",
             "--out",
             str(out),
         ],
@@ -54,3 +55,8 @@ def test_bundled_checkpoint_audit_on_fashion_mnist_lt(tmp_path):
     # the long tail shows: head classes are recalled better than tail classes, clean
     assert clean["groups"]["head"]["recall"] > clean["groups"]["tail"]["recall"]
     assert report["config"]["eps"] == pytest.approx(0.1)
+    # diagnostics ran (no sweep): zero-gradient ratios, the unbounded attack, a verdict per group
+    diag = report["diagnostics"]
+    assert "sweep" not in diag and diag["zero_grad"]["sample_level"]["overall"] < 0.05
+    assert diag["unbounded"]["overall"] < 0.05  # an unbounded budget breaks everything
+    assert set(report["verdict"]["groups"]) == {"head", "body", "tail"}

@@ -3,7 +3,7 @@
 from ltrobust.attacks.autoattack import AutoAttackAdapter, make_autoattack
 from ltrobust.attacks.base import Attack
 from ltrobust.attacks.iterative import IterativeAttack
-from ltrobust.attacks.losses import CrossEntropy, CWMargin
+from ltrobust.attacks.losses import CrossEntropy, CWMargin, TemperatureCE
 from ltrobust.attacks.registry import (
     ATTACK_NAMES,
     build_attack,
@@ -20,6 +20,7 @@ __all__ = [
     "CWMargin",
     "CrossEntropy",
     "IterativeAttack",
+    "TemperatureCE",
     "ThreatModel",
     "build_attack",
     "check_attack_name",

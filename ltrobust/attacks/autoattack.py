@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 AA_VERSIONS = {
     "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
     "fast": ("apgd-ce", "apgd-t"),
+    "dlr": ("apgd-dlr",),  # logit-scale invariant: the kappa sweep's reference attack
 }
 
 
@@ -77,12 +78,23 @@ class AutoAttackAdapter(Attack):
             raise ValueError(f"unknown AutoAttack version {version!r}")
         self.version = version
         self.seed = seed
+        self.last_details: dict[str, list[str]] | None = None
 
     def _run(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
     ) -> torch.Tensor:
+        """Run the components one after the other on the samples still robust.
+
+        Each component gets the survivors of the previous ones, in order, in one batch: exactly
+        the batches AutoAttack's own ``run_standard_evaluation`` forms, so the result equals one
+        standard call, and ``last_details["broken_by"]`` says which component broke each sample
+        (``""`` for none).
+        """
         with torch.no_grad():
-            num_classes = int(model(x[:1]).shape[1])
+            logits = model(x)
+        robust = logits.argmax(1) == y
+        broken_by = [""] * len(y)
+        x_adv = x.clone()
         devices = [x.device.index or 0] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             aa = make_autoattack(
@@ -90,11 +102,22 @@ class AutoAttackAdapter(Attack):
                 self.threat,
                 version=self.version,
                 seed=self.seed,
-                num_classes=num_classes,
+                num_classes=int(logits.shape[1]),
                 device=x.device,
             )
-            x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=x.shape[0])
-        return x_adv.to(x.dtype)
+            for component in AA_VERSIONS[self.version]:
+                idx = robust.nonzero().flatten()
+                if len(idx) == 0:
+                    break
+                aa.attacks_to_run = [component]
+                xa, ya = aa.run_standard_evaluation(x[idx], y[idx], batch_size=len(x))
+                newly = idx[ya != y[idx]]
+                x_adv[newly] = xa[ya != y[idx]].to(x.dtype)
+                robust[newly] = False
+                for i in newly.tolist():
+                    broken_by[i] = component
+        self.last_details = {"broken_by": broken_by}
+        return x_adv
 
     def settings(self) -> dict[str, object]:
         return {

@@ -46,3 +46,23 @@ class CWMargin:
     def __repr__(self) -> str:
         s = f"cw(kappa={self.kappa:g}"
         return s + (")" if self.scale == 1.0 else f", scale={self.scale:g})")
+
+
+@dataclass(frozen=True)
+class TemperatureCE:
+    """Scale-invariant CE: ``CE(z / T(z), y)`` with a per-sample temperature ``T(z)`` equal to
+    the (detached) standard deviation of the sample's logits over classes.
+
+    Multiplying the logits by any positive factor leaves this loss, its gradient direction and
+    therefore the attack unchanged, so it needs no guessed scale: it defeats both logit
+    stretching (saturated softmax, exactly-zero gradients) and logit shrinking (a flat softmax
+    that ignores the runner-up class). Used by the ``adaptive-auto`` attack.
+    """
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        temp = logits.detach().float().std(dim=1, keepdim=True)
+        temp = torch.where(temp > 0, temp, torch.ones_like(temp)).to(logits.dtype)
+        return F.cross_entropy(logits / temp, y, reduction="none")
+
+    def __repr__(self) -> str:
+        return "ce(per-sample temperature = std of logits)"

@@ -1,7 +1,9 @@
 """Attack names of METHODS §2 and the factory that builds them.
 
-``fgsm, pgd20, pgd100, mim, cw20, cw100, adaptive, aa, aa-fast``; ``pgdN`` and ``cwN`` for any
-number of steps N are accepted too.
+``fgsm, pgd20, pgd100, mim, cw20, cw100, adaptive, adaptive-auto, aa, aa-fast``; ``pgdN`` and
+``cwN`` for any number of steps N are accepted too. ``adaptive`` is PGD-20 on CE(10 * logits)
+(REAT §5.2); ``adaptive-auto`` is PGD-20 on the scale-invariant :class:`TemperatureCE`, which
+needs no guessed factor.
 """
 
 from __future__ import annotations
@@ -11,11 +13,22 @@ import re
 from ltrobust.attacks.autoattack import AutoAttackAdapter
 from ltrobust.attacks.base import Attack
 from ltrobust.attacks.iterative import GradHook, IterativeAttack
-from ltrobust.attacks.losses import CrossEntropy, CWMargin
+from ltrobust.attacks.losses import CrossEntropy, CWMargin, TemperatureCE
 from ltrobust.attacks.threat import ThreatModel
 from ltrobust.errors import ConfigError
 
-ATTACK_NAMES = ("fgsm", "pgd20", "pgd100", "mim", "cw20", "cw100", "adaptive", "aa", "aa-fast")
+ATTACK_NAMES = (
+    "fgsm",
+    "pgd20",
+    "pgd100",
+    "mim",
+    "cw20",
+    "cw100",
+    "adaptive",
+    "adaptive-auto",
+    "aa",
+    "aa-fast",
+)
 #: logit scale alpha of the ``adaptive`` attack (REAT §5.2)
 ADAPTIVE_SCALE = 10.0
 MIM_MOMENTUM = 1.0
@@ -84,6 +97,10 @@ def build_attack(
             step_size=step_size,
             name=name,
             grad_hook=grad_hook,
+        )
+    if name == "adaptive-auto":
+        return IterativeAttack(
+            threat, TemperatureCE(), steps=20, step_size=step_size, name=name, grad_hook=grad_hook
         )
     if name in ("aa", "aa-fast"):
         return AutoAttackAdapter(

@@ -15,6 +15,7 @@ from torch import nn
 
 import ltrobust
 from ltrobust.attacks import ThreatModel, parse_attack_list
+from ltrobust.audit.diagnostics import DiagnosticsConfig, Thresholds
 from ltrobust.audit.runner import AuditConfig, ProgressCallback, assemble_report, run_audit
 from ltrobust.data import EvalData, class_groups, is_custom, load_eval_data
 from ltrobust.errors import ConfigError
@@ -114,13 +115,19 @@ def audit(
     load_options: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     command: str | None = None,
+    diagnose: bool = True,
+    sweep: bool = True,
+    kappas: Sequence[float] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> AuditReport:
     """Audit ``model`` (a module taking [0, 1] pixels, or a checkpoint path) on ``dataset``.
 
     ``dataset`` defaults to the one an ltrobust checkpoint was trained on.
 
     Class counts (which define head/body/tail) come from ``class_counts``, else the
-    checkpoint, else the dataset's long-tailed profile (METHODS §1). Raises
+    checkpoint, else the dataset's long-tailed profile (METHODS §1). With ``diagnose`` (the
+    default) the audit also measures zero-gradient ratios, runs the kappa sweep (unless
+    ``sweep=False``) and an unbounded attack, and fills ``report.verdict``. Raises
     :class:`ltrobust.errors.LtRobustError` subclasses on bad input.
     """
     if isinstance(attacks, str):
@@ -173,6 +180,11 @@ def audit(
         "class_names": list(data.class_names),
         "groups": group_map,
     }
+    diag = None
+    if diagnose:
+        diag = DiagnosticsConfig(sweep=sweep, thresholds=thresholds or Thresholds())
+        if kappas is not None:
+            diag.kappas = tuple(sorted(set(float(k) for k in kappas)))
     parts, run_warnings = run_audit(
         loaded.model,
         data.x,
@@ -183,9 +195,16 @@ def audit(
         threat=threat,
         step_size=step_size,
         progress=progress,
+        diagnostics=diag,
     )
     warnings.extend(run_warnings)
-    cfg = {**asdict(config), "eps": threat.eps, "step": step_size, "n": len(data.y)}
+    cfg = {
+        **asdict(config),
+        "eps": threat.eps,
+        "step": step_size,
+        "n": len(data.y),
+        "diagnostics": _diag_config(diag),
+    }
     return assemble_report(
         parts,
         provenance=_provenance(loaded, data, config, command),
@@ -193,6 +212,14 @@ def audit(
         dataset=_dataset_info(data, group_map, groups),
         warnings=warnings,
     )
+
+
+def _diag_config(diag: DiagnosticsConfig | None) -> dict[str, Any] | None:
+    if diag is None:
+        return None
+    out = asdict(diag)
+    out["kappas"] = list(diag.kappas)
+    return out
 
 
 def _provenance(

@@ -15,13 +15,32 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from ltrobust.attacks import ThreatModel, build_attack, salt_of, sample_seeds
+from ltrobust.attacks import Attack, ThreatModel, build_attack, salt_of, sample_seeds
 from ltrobust.audit.checks import check_finite, probe_model
+from ltrobust.audit.diagnostics import (
+    DiagnosticsConfig,
+    ZeroGradMeter,
+    by_group,
+    clean_gradient_zero,
+    is_randomised,
+)
+from ltrobust.audit.sweep import run_sweep, run_unbounded
+from ltrobust.audit.verdict import judge
 from ltrobust.errors import ConfigError
 from ltrobust.metrics import confusion_matrix, summarize
 from ltrobust.report.schema import AuditReport, Outcome
 
-DEFAULT_ATTACKS = ("fgsm", "pgd20", "pgd100", "mim", "cw20", "cw100", "adaptive", "aa")
+DEFAULT_ATTACKS = (
+    "fgsm",
+    "pgd20",
+    "pgd100",
+    "mim",
+    "cw20",
+    "cw100",
+    "adaptive",
+    "adaptive-auto",
+    "aa",
+)
 
 
 class ProgressCallback(Protocol):
@@ -153,55 +172,160 @@ def run_audit(
     threat: ThreatModel,
     step_size: float,
     progress: ProgressCallback | None = None,
+    diagnostics: DiagnosticsConfig | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Evaluate ``model`` clean and under each attack of ``config`` on (x N x C x H x W, y N).
+    """Evaluate ``model`` clean and under each attack of ``config`` on (x N x C x H x W, y N),
+    then (unless ``diagnostics`` is None) the diagnostics of fake robustness and the verdict.
 
-    ``data_info`` holds ``num_classes``, ``class_names`` and ``groups``. Returns the report's
-    parts (``clean``, ``attacks``, ``worst_case``, ``per_sample``) and warnings.
+    ``data_info`` holds ``name``, ``num_classes``, ``class_names`` and ``groups``. Returns the
+    report's parts (``clean``, ``attacks``, ``worst_case``, ``per_sample``, ``diagnostics``,
+    ``verdict``) and warnings.
     """
     device = resolve_device(config.device)
     model = model.to(device).eval()
-    warnings = probe_model(model, x[:2].to(device), data_info["num_classes"], data_info["name"])
-    batches = _Batches(x, y, indices, config.batch_size, device)
-    clean_pred, secs = _predict_all(
-        batches, "clean", lambda i, xb, yb: _logits_pred(model, xb, "clean inputs"), progress
+    probe = x[: min(len(x), config.batch_size)].to(device)
+    warnings = probe_model(model, probe[:2], data_info["num_classes"], data_info["name"])
+    run = _AuditRun(
+        model,
+        _Batches(x, y, indices, config.batch_size, device),
+        y,
+        data_info,
+        config,
+        threat,
+        step_size,
+        progress,
+        diagnostics,
     )
-    clean = _outcome("clean", {}, y, clean_pred, data_info, secs, None)
-    outcomes: dict[str, Outcome] = {}
-    adv_preds: dict[str, torch.Tensor] = {}
-    for name in config.attacks:
-        attack = build_attack(name, threat, step_size, seed=config.seed)
-        salt = salt_of(name)
-
-        def predict(i, xb, yb, attack=attack, salt=salt, name=name):
-            x_adv = attack(model, xb, yb, seeds=sample_seeds(config.seed, salt, i))
-            return _logits_pred(model, x_adv, f"{name} adversarial inputs")
-
-        adv_preds[name], secs = _predict_all(batches, name, predict, progress)
-        outcomes[name] = _outcome(
-            name, attack.settings(), y, adv_preds[name], data_info, secs, clean
-        )
-    worst_pred, robust = worst_case_predictions(y, clean_pred, adv_preds)
+    diag: dict[str, Any] = {}
+    if diagnostics is not None:
+        diag["randomised"] = is_randomised(model, probe)
+        diag["softmax_outputs"] = any("probabilities" in w for w in warnings)
+    clean, clean_pred = run.clean()
+    outcomes, adv_preds = run.attacks(clean)
+    extra_preds: dict[str, torch.Tensor] = {}
+    if diagnostics is not None:
+        diag.update(run.measure(adv_preds, extra_preds))
+    worst_pred, robust = worst_case_predictions(y, clean_pred, {**adv_preds, **extra_preds})
     worst = None
-    if adv_preds:
-        worst = _outcome(
-            "worst",
-            {"over": list(adv_preds)},
-            y,
-            worst_pred,
-            data_info,
-            sum(o.seconds for o in outcomes.values()),
-            clean,
-        )
+    if adv_preds or extra_preds:
+        secs = sum(o.seconds for o in outcomes.values())
+        over = {"over": [*adv_preds, *extra_preds]}
+        worst = _outcome("worst", over, y, worst_pred, data_info, secs, clean)
     per_sample = {
         "index": indices.tolist(),
         "y": y.tolist(),
         "clean_pred": clean_pred.tolist(),
         "adv_pred": {k: v.tolist() for k, v in adv_preds.items()},
+        "extra_pred": {k: v.tolist() for k, v in extra_preds.items()},
         "robust": robust.tolist(),
     }
-    parts = {"clean": clean, "attacks": outcomes, "worst_case": worst, "per_sample": per_sample}
+    if run.aa_broken_by:
+        per_sample["aa_broken_by"] = run.aa_broken_by
+    verdict = None
+    if diagnostics is not None:
+        diag["checks"], verdict = judge(
+            outcomes, worst, diag, list(data_info["groups"]), diagnostics.thresholds, clean
+        )
+    parts = {
+        "clean": clean,
+        "attacks": outcomes,
+        "worst_case": worst,
+        "per_sample": per_sample,
+        "diagnostics": diag,
+        "verdict": verdict,
+    }
     return parts, warnings
+
+
+class _AuditRun:
+    """The pieces of one audit that share the model, the batches and the settings."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        batches: _Batches,
+        y: torch.Tensor,
+        data_info: dict[str, Any],
+        config: AuditConfig,
+        threat: ThreatModel,
+        step_size: float,
+        progress: ProgressCallback | None,
+        diagnostics: DiagnosticsConfig | None,
+    ) -> None:
+        self.model, self.batches, self.y, self.info = model, batches, y, data_info
+        self.config, self.threat, self.step = config, threat, step_size
+        self.progress, self.diagnostics = progress, diagnostics
+        self.clean_zero: list[torch.Tensor] = []
+        self.meter = ZeroGradMeter() if diagnostics is not None else None
+        self.aa_broken_by: list[str] = []
+
+    def clean(self) -> tuple[Outcome, torch.Tensor]:
+        def predict(i, xb, yb):
+            if self.diagnostics is not None:
+                self.clean_zero.append(clean_gradient_zero(self.model, xb, yb))
+            return _logits_pred(self.model, xb, "clean inputs")
+
+        pred, secs = _predict_all(self.batches, "clean", predict, self.progress)
+        return _outcome("clean", {}, self.y, pred, self.info, secs, None), pred
+
+    def predictions(
+        self, attack: Attack, salt_name: str, label: str, model: nn.Module | None = None
+    ) -> tuple[torch.Tensor, float]:
+        """Predictions of the model under ``attack`` (on ``model``, default the audited one)."""
+        net = model if model is not None else self.model
+        salt = salt_of(salt_name)
+
+        def predict(i, xb, yb):
+            x_adv = attack(net, xb, yb, seeds=sample_seeds(self.config.seed, salt, i))
+            if getattr(attack, "grad_hook", None) is not None and self.meter is not None:
+                self.meter.end_batch()
+            details = getattr(attack, "last_details", None)
+            if details and attack.name in ("aa", "aa-fast"):
+                self.aa_broken_by.extend(details["broken_by"])
+            return _logits_pred(self.model, x_adv, f"{label} adversarial inputs")
+
+        return _predict_all(self.batches, label, predict, self.progress)
+
+    def attacks(self, clean: Outcome) -> tuple[dict[str, Outcome], dict[str, torch.Tensor]]:
+        outcomes: dict[str, Outcome] = {}
+        preds: dict[str, torch.Tensor] = {}
+        for name in self.config.attacks:
+            hook = self.meter.hook if self.meter is not None and name == "pgd20" else None
+            attack = build_attack(
+                name, self.threat, self.step, seed=self.config.seed, grad_hook=hook
+            )
+            preds[name], secs = self.predictions(attack, name, name)
+            outcomes[name] = _outcome(
+                name, attack.settings(), self.y, preds[name], self.info, secs, clean
+            )
+        return outcomes, preds
+
+    def measure(
+        self, adv_preds: dict[str, torch.Tensor], extra: dict[str, torch.Tensor]
+    ) -> dict[str, Any]:
+        """Zero-gradient ratios, the kappa sweep, the unbounded attack, Square-only breaks."""
+        assert self.diagnostics is not None and self.meter is not None
+        groups, y, out = self.info["groups"], self.y, {}
+        zero = torch.cat(self.clean_zero, dim=1)
+        out["zero_grad"] = {
+            "clean": by_group(zero[0], y, groups),
+            "sample_level": by_group(zero[1], y, groups),
+        }
+        if len(self.meter.entry_ratio()):
+            out["zero_grad"]["pgd_mean"] = by_group(self.meter.entry_ratio(), y, groups)
+            out["zero_grad"]["pgd_sample_level"] = by_group(self.meter.sample_ratio(), y, groups)
+        if self.diagnostics.sweep:
+            out["sweep"] = run_sweep(self, adv_preds, extra)
+        if self.diagnostics.unbounded:
+            out["unbounded"] = run_unbounded(self)
+        if self.aa_broken_by:
+            white = [p for k, p in adv_preds.items() if k not in ("aa", "aa-fast")]
+            survived = torch.ones(len(y), dtype=torch.bool)
+            for p in white:
+                survived &= p == y.cpu()
+            square = torch.tensor([b == "square" for b in self.aa_broken_by]) & survived
+            out["square_only"] = by_group(square.float(), y, groups)
+        return out
 
 
 def worst_case_predictions(
@@ -231,11 +355,9 @@ def assemble_report(
     dataset: dict[str, Any],
     warnings: list[str],
 ) -> AuditReport:
-    """Wrap run results into an :class:`AuditReport`."""
+    """Wrap run results into an :class:`AuditReport` (warnings go into its diagnostics)."""
+    parts = dict(parts)
+    diagnostics = {"warnings": warnings, **(parts.pop("diagnostics", None) or {})}
     return AuditReport(
-        provenance=provenance,
-        config=config,
-        dataset=dataset,
-        diagnostics={"warnings": warnings},
-        **parts,
+        provenance=provenance, config=config, dataset=dataset, diagnostics=diagnostics, **parts
     )

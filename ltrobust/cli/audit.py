@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ltrobust.cli.common import GroupMode, Norm, guarded, parse_floats, pct, stdout, warn
+from ltrobust.cli.common import GroupMode, Norm, fail, guarded, parse_floats, pct, stdout, warn
 from ltrobust.cli.progress import RichProgress
 
 DEFAULT_ATTACK_TEXT = "fgsm,pgd20,pgd100,mim,cw20,cw100,adaptive,aa"
@@ -87,16 +87,49 @@ def audit_command(
         Path | None, typer.Option(help="Report directory (default: reports/<model>-<dataset>).")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    sweep: Annotated[bool, typer.Option(help="Run the kappa logit-rescaling sweep.")] = True,
+    diagnostics: Annotated[
+        bool, typer.Option(help="Zero-gradient ratios, sweep, sanity checks and the verdict.")
+    ] = True,
+    kappa: Annotated[
+        str, typer.Option(help="Sweep grid START:STOP:STEP or a list; logits x 10^-kappa.")
+    ] = "-2:2:0.5",
+    inflation_threshold: Annotated[
+        float, typer.Option(help="Points (fraction) PGD-20 may exceed the believed accuracy.")
+    ] = 0.05,
+    aa_gap: Annotated[float, typer.Option(help="PGD-20 minus AutoAttack that flags.")] = 0.08,
+    kappa_gap: Annotated[
+        float, typer.Option(help="PGD-20 minus the sweep's minimum that flags.")
+    ] = 0.05,
+    adaptive_gap: Annotated[
+        float, typer.Option(help="PGD-20 minus the adaptive attacks that flags.")
+    ] = 0.05,
+    zero_grad_threshold: Annotated[
+        float, typer.Option(help="Share of samples with an all-zero gradient that flags.")
+    ] = 0.05,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="Gate against this report.json: no significant drop of the worst case, overall "
+            "or in any group (for custom thresholds use `ltrobust gate`)."
+        ),
+    ] = None,
+    fail_on_regression: Annotated[
+        bool, typer.Option(help="Exit 1 when the --baseline gate finds a regression.")
+    ] = False,
 ) -> None:
     """Audit a model's clean and robust recall per class and per head/body/tail group."""
 
     def run() -> None:
         from ltrobust.attacks import parse_attack_list, parse_number
         from ltrobust.audit import audit
+        from ltrobust.audit.diagnostics import Thresholds, parse_kappas
+        from ltrobust.cli.verdict import print_verdict
         from ltrobust.data import load_class_counts
-        from ltrobust.report import write_per_class_csv
+        from ltrobust.report import write_per_class_csv, write_report_files
 
         attack_list = parse_attack_list(attacks)
+        base = _read_baseline(baseline, fail_on_regression)
         load_options = {
             "arch": arch,
             "num_classes": num_classes,
@@ -126,16 +159,58 @@ def audit_command(
                 load_options=load_options,
                 progress=progress,
                 command=shlex.join(["ltrobust", *sys.argv[1:]]),
+                diagnose=diagnostics,
+                sweep=sweep,
+                kappas=parse_kappas(kappa),
+                thresholds=Thresholds(
+                    inflation=inflation_threshold,
+                    aa_gap=aa_gap,
+                    kappa_gap=kappa_gap,
+                    adaptive_gap=adaptive_gap,
+                    zero_grad=zero_grad_threshold,
+                ),
             )
         for w in report.diagnostics.get("warnings", []):
             warn(w)
         print_report_table(report)
+        print_verdict(report)
         target = out if out is not None else default_out_dir(model, report.dataset["name"])
         report.save(str(target / "report.json"))
         write_per_class_csv(report, str(target / "per_class.csv"))
-        stdout.print(f"report: {target / 'report.json'}  per-class: {target / 'per_class.csv'}")
+        write_report_files(report, target)
+        stdout.print(
+            f"report: {target / 'report.json'}  per-class: {target / 'per_class.csv'}  "
+            f"rendered: {target / 'report.html'}, {target / 'report.md'}"
+        )
+        if base is not None:
+            _gate_against(report, base, fail_on_regression)
 
     guarded(run)
+
+
+def _read_baseline(baseline: Path | None, fail_on_regression: bool):  # noqa: ANN202
+    """Read the baseline before auditing, so a bad file fails fast (exit 2)."""
+    if baseline is None:
+        if fail_on_regression:
+            fail("--fail-on-regression needs --baseline REPORT.json")
+        return None
+    from ltrobust.report import read_report
+
+    return read_report(baseline)
+
+
+def _gate_against(report, base, fail_on_regression: bool) -> None:  # noqa: ANN001
+    """Run the default gate (ltrobust.report.gate.default_thresholds); exit 1 on regression
+    with --fail-on-regression, else warn."""
+    from ltrobust.cli.gate import print_gate
+    from ltrobust.report.gate import default_thresholds, run_gate
+
+    result = run_gate(report, default_thresholds(report), base)
+    print_gate(result, title="gate vs baseline")
+    if not result.passed:
+        if fail_on_regression:
+            raise SystemExit(1)
+        warn("regression vs the baseline (pass --fail-on-regression to exit 1)")
 
 
 def print_report_table(report) -> None:  # noqa: ANN001 - AuditReport, imported lazily

@@ -6,7 +6,10 @@ import typer
 
 from ltrobust import __version__
 from ltrobust.cli.audit import audit_command
+from ltrobust.cli.compare import compare_command
 from ltrobust.cli.datasets import datasets_command
+from ltrobust.cli.gate import gate_command
+from ltrobust.cli.report import report_command
 
 app = typer.Typer(
     name="ltrobust",
@@ -18,6 +21,9 @@ app = typer.Typer(
 )
 app.command("audit")(audit_command)
 app.command("datasets")(datasets_command)
+app.command("report")(report_command)
+app.command("compare")(compare_command)
+app.command("gate")(gate_command)
 
 
 def _version(value: bool) -> None:

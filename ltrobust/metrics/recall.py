@@ -9,13 +9,17 @@ test set), so that a Wilson interval applies to it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 
-WILSON_Z = 1.959963984540054  # two-sided 95%
+from ltrobust.metrics.stats import (  # noqa: F401 - re-exported, torch-free
+    WILSON_Z,
+    ClassStat,
+    GroupStat,
+    RecallSummary,
+    wilson_interval,
+)
 
 
 def confusion_matrix(y: torch.Tensor, pred: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -24,58 +28,6 @@ def confusion_matrix(y: torch.Tensor, pred: torch.Tensor, num_classes: int) -> t
     pred = pred.detach().to("cpu", torch.int64)
     flat = torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
     return flat.view(num_classes, num_classes)
-
-
-def wilson_interval(k: int, n: int, z: float = WILSON_Z) -> tuple[float | None, float | None]:
-    """Wilson score interval for ``k`` successes in ``n`` trials; ``(None, None)`` if n = 0."""
-    if n == 0:
-        return None, None
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-@dataclass
-class ClassStat:
-    """Recall of one class: ``correct`` of ``n`` test samples, with a Wilson 95% interval."""
-
-    cls: int
-    name: str
-    n: int
-    correct: int
-    recall: float | None
-    ci_low: float | None
-    ci_high: float | None
-
-
-@dataclass
-class GroupStat:
-    """Pooled recall of a class group (head/body/tail or many/medium/few)."""
-
-    name: str
-    classes: list[int]
-    n: int
-    correct: int
-    recall: float | None
-    ci_low: float | None
-    ci_high: float | None
-
-
-@dataclass
-class RecallSummary:
-    """Everything derived from one confusion matrix."""
-
-    n: int
-    correct: int
-    accuracy: float | None
-    balanced_accuracy: float | None
-    worst_class_recall: float | None
-    worst_class: int | None
-    per_class: list[ClassStat]
-    groups: dict[str, GroupStat]
-    landing: dict[str, dict[str, int]]
 
 
 def _stat_fields(k: int, n: int) -> tuple[float | None, float | None, float | None]:

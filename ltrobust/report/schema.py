@@ -13,7 +13,7 @@ from typing import Any
 
 from ltrobust.errors import LtRobustError
 from ltrobust.fileio import atomic_write_text
-from ltrobust.metrics.recall import ClassStat, GroupStat, RecallSummary
+from ltrobust.metrics.stats import ClassStat, GroupStat, RecallSummary
 
 SCHEMA_VERSION = 1
 

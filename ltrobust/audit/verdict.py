@@ -1,0 +1,237 @@
+"""Sanity checks and the verdict per group (METHODS §3): is the robustness real?
+
+The robust accuracy to believe is the per-sample worst case over every attack run, the adaptive
+ones and the kappa sweep. A headline number (PGD-20 at kappa 0, ...) is *inflated* by how far it
+lies above that. Each check is data: name, scope (``overall`` or a group), whether it fired, the
+measured value, the threshold and a sentence.
+
+Verdict of a scope:
+
+- ``inflated``: a gradient-masking check fired there (kappa sensitivity, adaptive gap, PGD-vs-AA
+  gap, zero gradients, unbounded attack not reaching 0%, Square beating white-box attacks, FGSM
+  beating PGD) and PGD-20 lies more than ``inflation`` above the believed accuracy;
+- ``suspect``: any check fired (randomised model, softmax outputs, PGD not converged, or a masking
+  check with little inflation), or no scale-invariant attack was run, so the evidence is thin;
+- ``reliable``: none of that.
+
+A gap counts only if it concerns at least ``min_samples`` samples of the scope, so that a few
+samples of a small group do not decide its verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ltrobust.audit.diagnostics import Thresholds
+from ltrobust.report.schema import Outcome
+
+GRADIENT_ATTACKS = ("pgd20", "pgd100", "mim", "cw20", "cw100", "fgsm")
+STRONG_ATTACKS = ("adaptive-auto", "aa", "aa-fast")
+MODEL_CHECKS = ("softmax_outputs", "randomised")
+MASKING_CHECKS = (
+    "kappa_sensitivity",
+    "adaptive_gap",
+    "pgd_aa_gap",
+    "zero_gradient",
+    "unbounded_not_zero",
+    "square_breaks_more",
+    "fgsm_beats_pgd",
+)
+
+
+def scope_value(outcome: Outcome | None, scope: str) -> float | None:
+    """Accuracy (``overall``) or a group's recall of an outcome."""
+    if outcome is None:
+        return None
+    if scope == "overall":
+        return outcome.summary.accuracy
+    return outcome.summary.groups[scope].recall
+
+
+def scope_size(outcome: Outcome, scope: str) -> int:
+    return outcome.summary.n if scope == "overall" else outcome.summary.groups[scope].n
+
+
+def _pick(section: Mapping[str, Any] | None, scope: str) -> float | None:
+    if not section:
+        return None
+    return section["overall"] if scope == "overall" else section["groups"].get(scope)
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _min_opt(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+class _Checker:
+    """Builds the checks of one scope; ``n`` samples make a gap count only above min_samples."""
+
+    def __init__(self, scope: str, n: int, th: Thresholds) -> None:
+        self.scope, self.n, self.th, self.out = scope, n, th, []
+
+    def add(self, name: str, value: float | None, threshold: float, message: str) -> None:
+        fired = value is not None and value > threshold and value * self.n >= self.th.min_samples
+        self.out.append(
+            {
+                "name": name,
+                "group": self.scope,
+                "triggered": bool(fired),
+                "value": value,
+                "threshold": threshold,
+                "message": message,
+            }
+        )
+
+
+def scope_checks(
+    scope: str, attacks: Mapping[str, Outcome], diag: Mapping[str, Any], th: Thresholds, n: int
+) -> list[dict[str, Any]]:
+    """Every check that can be computed for one scope (attacks not run are skipped)."""
+    acc = {name: scope_value(o, scope) for name, o in attacks.items()}
+    pgd, c = acc.get("pgd20"), _Checker(scope, n, th)
+    if "fgsm" in acc and pgd is not None:
+        c.add(
+            "fgsm_beats_pgd",
+            _diff(pgd, acc["fgsm"]),
+            th.fgsm_margin,
+            "single-step FGSM is stronger than iterative PGD-20",
+        )
+    if "pgd100" in acc and pgd is not None:
+        c.add(
+            "steps_not_converged",
+            _diff(pgd, acc["pgd100"]),
+            th.steps_gap,
+            "PGD-100 is well below PGD-20: PGD has not converged",
+        )
+    adaptive = _min_opt([acc.get("adaptive"), acc.get("adaptive-auto")])
+    if adaptive is not None and pgd is not None:
+        c.add(
+            "adaptive_gap",
+            _diff(pgd, adaptive),
+            th.adaptive_gap,
+            "a logit-scaling adaptive attack beats PGD-20",
+        )
+    aa = _min_opt([acc.get("aa"), acc.get("aa-fast")])
+    if aa is not None and pgd is not None:
+        c.add("pgd_aa_gap", _diff(pgd, aa), th.aa_gap, "AutoAttack is well below PGD-20")
+    if diag.get("sweep") and pgd is not None:
+        lowest = _min_opt([_pick(r["pgd20"], scope) for r in diag["sweep"]["rows"]])
+        c.add(
+            "kappa_sensitivity",
+            _diff(pgd, lowest),
+            th.kappa_gap,
+            "PGD-20 on rescaled logits (kappa sweep) is well below kappa 0",
+        )
+    if diag.get("zero_grad"):
+        c.add(
+            "zero_gradient",
+            _pick(diag["zero_grad"]["sample_level"], scope),
+            th.zero_grad,
+            "inputs whose whole CE gradient is exactly 0",
+        )
+    if diag.get("unbounded"):
+        c.add(
+            "unbounded_not_zero",
+            _pick(diag["unbounded"], scope),
+            th.unbounded,
+            "an attack with an unbounded budget does not reach 0%",
+        )
+    if diag.get("square_only"):
+        c.add(
+            "square_breaks_more",
+            _pick(diag["square_only"], scope),
+            th.square,
+            "black-box Square breaks samples no white-box attack did",
+        )
+    return c.out
+
+
+def model_checks(diag: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Checks on the model as a whole (scope ``overall``)."""
+    out = []
+    for name, message in (
+        ("softmax_outputs", "the model outputs probabilities, not logits"),
+        ("randomised", "repeated forward passes differ: use EOT attacks"),
+    ):
+        if name in diag:
+            fired = bool(diag[name])
+            out.append(
+                {
+                    "name": name,
+                    "group": "overall",
+                    "triggered": fired,
+                    "value": float(fired),
+                    "threshold": 0.5,
+                    "message": message,
+                }
+            )
+    return out
+
+
+def judge_scope(
+    scope: str,
+    attacks: Mapping[str, Outcome],
+    worst: Outcome | None,
+    checks: list[dict[str, Any]],
+    th: Thresholds,
+) -> dict[str, Any]:
+    """Verdict of one scope: ``reliable``, ``suspect`` or ``inflated`` (see module doc)."""
+    believed = scope_value(worst, scope)
+    inflation = {name: _diff(scope_value(o, scope), believed) for name, o in attacks.items()}
+    flags = [
+        c for c in checks if c["triggered"] and (c["group"] == scope or c["name"] in MODEL_CHECKS)
+    ]
+    headline = inflation.get("pgd20")
+    if headline is None:
+        headline = _min_opt([inflation.get(a) for a in GRADIENT_ATTACKS])
+    n = scope_size(worst, scope) if worst is not None else 0
+    big = headline is not None and headline > th.inflation and headline * n >= th.min_samples
+    masking = any(c["name"] in MASKING_CHECKS for c in flags)
+    strong = any(a in attacks for a in STRONG_ATTACKS)
+    if big and masking:
+        verdict = "inflated"
+    elif flags or big or not strong:
+        verdict = "suspect"
+    else:
+        verdict = "reliable"
+    notes = [] if strong else ["no scale-invariant attack run (adaptive-auto, aa or aa-fast)"]
+    if big and not masking:
+        notes.append(f"PGD-20 is {100 * headline:.1f} points above the believed accuracy")
+    return {
+        "verdict": verdict,
+        "believed": believed,
+        "inflation": inflation,
+        "flags": [f"{c['name']}: {c['message']} ({_fmt(c)})" for c in flags] + notes,
+    }
+
+
+def _fmt(check: Mapping[str, Any]) -> str:
+    if check["name"] in MODEL_CHECKS:
+        return "yes"
+    v, t = check["value"], check["threshold"]
+    return f"{100 * v:.1f} points > {100 * t:.1f}" if v is not None else "n/a"
+
+
+def judge(
+    attacks: Mapping[str, Outcome],
+    worst: Outcome | None,
+    diag: Mapping[str, Any],
+    groups: list[str],
+    th: Thresholds,
+    clean: Outcome,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """All checks and the verdict, overall and per group."""
+    checks = model_checks(diag)
+    for scope in ["overall", *groups]:
+        checks.extend(scope_checks(scope, attacks, diag, th, scope_size(clean, scope)))
+    verdict = {
+        "overall": judge_scope("overall", attacks, worst, checks, th),
+        "groups": {g: judge_scope(g, attacks, worst, checks, th) for g in groups},
+        "thresholds": dict(vars(th)),
+    }
+    return checks, verdict

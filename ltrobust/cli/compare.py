@@ -1,0 +1,72 @@
+"""``ltrobust compare A.json B.json ...``: side-by-side recall with deltas vs the first report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ltrobust.cli.common import fail, guarded, pct, stdout, warn
+
+
+def _delta(d: float | None) -> str:
+    if d is None:
+        return ""
+    pp = 100 * d
+    color = "red" if pp < -0.05 else "green" if pp > 0.05 else "dim"
+    return f" [{color}]({pp:+.1f})[/]"
+
+
+def compare_command(
+    reports: Annotated[
+        list[Path], typer.Argument(help="Two or more report.json files; deltas are vs the first.")
+    ],
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 2 when settings make the numbers incomparable (instead of a warning)."
+        ),
+    ] = False,
+) -> None:
+    """Compare reports side by side: clean, common attacks and worst case, overall and per group."""
+
+    def run() -> None:
+        from ltrobust.report import read_report
+        from ltrobust.report.compare import compare_reports, labels_for
+
+        if len(reports) < 2:
+            fail("compare needs at least two reports")
+        loaded = [read_report(p) for p in reports]
+        labels = labels_for([str(p) for p in reports])
+        cmp = compare_reports(loaded, labels)
+        table = Table(
+            title="recall % (delta vs " + labels[0] + " in points)",
+            title_justify="left",
+        )
+        table.add_column("", style="bold", no_wrap=True)
+        for lab in labels:
+            for j, s in enumerate(cmp.scopes):
+                table.add_column(f"{lab}\n{s}" if j == 0 else f"\n{s}", justify="right")
+        for row in cmp.rows:
+            cells = []
+            for r, (vals, deltas) in enumerate(zip(row.values, row.deltas, strict=True)):
+                for v, d in zip(vals, deltas, strict=True):
+                    cells.append(pct(v) + (_delta(d) if r > 0 else ""))
+            name = "worst case" if row.outcome == "worst" else row.outcome
+            table.add_row(name, *cells, end_section=row.outcome == "clean")
+        stdout.print(table)
+        for i, (lab, path) in enumerate(zip(labels, reports, strict=True)):
+            stdout.print(f"[dim]{lab}: {path}[/]" if i else f"[dim]{lab}: {path} (reference)[/]")
+        dropped = sorted({a for r in loaded for a in r.attacks} - {row.outcome for row in cmp.rows})
+        if dropped:
+            warn(f"not in every report, left out: {', '.join(dropped)}")
+        for lab, problem in cmp.problems:
+            warn(f"{lab} vs {labels[0]}: {problem.message}")
+        if cmp.problems and strict:
+            fail(
+                f"reports are not comparable ({len(cmp.problems)} setting(s) differ); see the warnings above"
+            )
+
+    guarded(run)

@@ -1,0 +1,105 @@
+"""``ltrobust gate NEW.json --baseline BASE.json --max-drop worst.tail=1.0 --min aa.tail=0.20``.
+
+Exit 0: every check passed; 1: a regression; 2: unusable input (missing or bad file, unknown
+schema version or metric path, incomparable reports).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ltrobust.cli.common import guarded, stdout, warn
+
+
+def print_gate(result, title: str = "gate") -> None:  # noqa: ANN001 - GateResult, lazy import
+    """Rich table of every check, then a one-line summary."""
+    table = Table(title=f"{title} (alpha={result.alpha:g})", title_justify="left")
+    for col, just in (
+        ("check", "left"),
+        ("value", "right"),
+        ("baseline", "right"),
+        ("Δ pp", "right"),
+        ("p", "right"),
+        ("test", "left"),
+        ("result", "left"),
+    ):
+        table.add_column(col, justify=just)
+    for c in result.checks:
+        table.add_row(
+            c.threshold.label,
+            _pct(c.value),
+            _pct(c.baseline),
+            "—" if c.delta_pp is None else f"{c.delta_pp:+.2f}",
+            "—" if c.p_value is None else f"{c.p_value:.3g}",
+            c.method,
+            "[green]pass[/]" if c.passed else "[bold red]FAIL[/]",
+        )
+    stdout.print(table)
+    for c in result.checks:
+        if not c.passed:
+            stdout.print(f"[red]FAIL[/] {c.threshold.label}: {c.detail}", highlight=False)
+    for note in result.notes:
+        warn(f"{note}: statistics use Wilson intervals, not paired McNemar tests")
+    n_fail = len(result.failures)
+    stdout.print(
+        f"[bold green]gate passed[/] ({len(result.checks)} checks)"
+        if not n_fail
+        else f"[bold red]gate failed[/]: {n_fail} of {len(result.checks)} checks",
+        highlight=False,
+    )
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.2f}"
+
+
+def gate_command(
+    new: Annotated[Path, typer.Argument(help="The report.json to check.")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="Baseline report.json (needed for --max-drop).")
+    ] = None,
+    max_drop: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="PATH=POINTS: largest allowed drop vs the baseline in percentage points "
+            "(worst.tail=1.0 or 1pp). Repeatable."
+        ),
+    ] = None,
+    min_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--min",
+            help="PATH=FRACTION: lowest allowed value (aa.tail=0.20 or 20%). Repeatable.",
+        ),
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level of the drop tests.")] = 0.05,
+    junit: Annotated[
+        Path | None, typer.Option(help="Write JUnit XML here (one testcase per threshold).")
+    ] = None,
+) -> None:
+    """Fail (exit 1) on robustness regressions. PATH is <outcome>.<scope>: outcome clean, an
+    attack (pgd20, aa, ...) or worst; scope overall, a group (head/body/tail), balanced,
+    worst_class or class:<index or name>."""
+
+    def run() -> None:
+        from ltrobust.fileio import atomic_write_text
+        from ltrobust.report import read_report
+        from ltrobust.report.gate import junit_xml, parse_threshold, run_gate
+
+        thresholds = [parse_threshold(t, "max_drop") for t in max_drop or []]
+        thresholds += [parse_threshold(t, "min") for t in min_ or []]
+        new_report = read_report(new)
+        base = read_report(baseline) if baseline is not None else None
+        result = run_gate(new_report, thresholds, base, alpha=alpha)
+        print_gate(result)
+        if junit is not None:
+            atomic_write_text(junit, junit_xml(result))
+            stdout.print(f"junit: {junit}", highlight=False)
+        if not result.passed:
+            raise SystemExit(1)
+
+    guarded(run)

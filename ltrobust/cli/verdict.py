@@ -1,0 +1,67 @@
+"""Terminal rendering of the diagnostics: the kappa sweep table and the verdict per group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.table import Table
+
+from ltrobust.cli.common import pct, stdout
+
+STYLE = {"reliable": "bold green", "suspect": "bold yellow", "inflated": "bold red"}
+
+
+def print_sweep(report: Any) -> None:
+    """PGD-20 (and the invariant attack where run) per kappa, overall and per group."""
+    sweep = report.diagnostics.get("sweep")
+    if not sweep:
+        return
+    groups = list(report.dataset["groups"])
+    table = Table(
+        title="kappa sweep: logits x 10^-kappa · PGD-20 recall % (APGD-DLR in [ ])",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("kappa", justify="right")
+    for col in ["clean", "overall", *groups]:
+        table.add_column(col, justify="right")
+    for row in sweep["rows"]:
+        inv = row["invariant"]
+
+        def cell(scope: str, row=row, inv=inv) -> str:
+            def pick(d: dict[str, Any]) -> float | None:
+                return d["overall"] if scope == "overall" else d["groups"][scope]
+
+            text = pct(pick(row["pgd20"]))
+            return text + (f" [{pct(pick(inv))}]" if inv else "")
+
+        table.add_row(
+            f"{row['kappa']:g}",
+            pct(row["clean"]["overall"]),
+            *[cell(s) for s in ["overall", *groups]],
+        )
+    stdout.print(table)
+
+
+def print_verdict(report: Any) -> None:
+    """One line per scope: verdict, believed accuracy, PGD-20 inflation, then the flags."""
+    verdict = report.verdict
+    if not verdict:
+        return
+    print_sweep(report)
+    stdout.print(
+        "[bold]verdict[/] (believed = per-sample worst case over every attack, the "
+        "adaptive ones and the sweep)"
+    )
+    scopes = {"overall": verdict["overall"], **verdict["groups"]}
+    for scope, v in scopes.items():
+        infl = v["inflation"].get("pgd20")
+        extra = f", PGD-20 inflated by {100 * infl:.1f} points" if infl is not None else ""
+        stdout.print(
+            f"  {scope:<8} [{STYLE[v['verdict']]}]{v['verdict']:<9}[/] "
+            f"believe {pct(v['believed'])}%{extra}",
+            highlight=False,
+        )
+        for flag in v["flags"]:
+            stdout.print(f"           - {flag}", highlight=False)

@@ -1,0 +1,185 @@
+"""Side-by-side comparison of N reports and the settings that make their numbers incomparable.
+
+Torch-free. Rows are clean, every attack present in all reports (in the first report's order)
+and the worst case; columns are overall and each group, per report; deltas are against the
+first report, as fractions (renderers print percentage points).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ltrobust.report.schema import AuditReport
+
+# Problems whose key is in HARD make a metric meaningless to compare across the two reports
+# whatever the metric; the others matter only for some metrics (see ltrobust.report.gate).
+HARD = ("dataset", "norm", "eps", "test_set", "groups")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One setting that differs: ``key`` (dataset, norm, eps, test_set, groups, attacks,
+    worst, attack:<name>, samples) and a one-line message."""
+
+    key: str
+    message: str
+
+
+def _attack_settings(report: AuditReport, name: str) -> dict:
+    """Settings that change what an attack measures (a different seed does not)."""
+    return {k: v for k, v in report.attacks[name].settings.items() if k not in ("name", "seed")}
+
+
+def _indices(report: AuditReport) -> list[int] | None:
+    idx = (report.per_sample or {}).get("index")
+    return list(idx) if idx else None
+
+
+def comparability_problems(
+    base: AuditReport, other: AuditReport, base_label: str = "A", other_label: str = "B"
+) -> list[Problem]:
+    """Every setting in which ``other`` differs from ``base`` in a way that changes numbers."""
+    a, b = base, other
+    out: list[Problem] = []
+
+    def differ(key: str, what: str, va: object, vb: object) -> None:
+        out.append(Problem(key, f"{what} differs: {base_label} {va}, {other_label} {vb}"))
+
+    if a.dataset.get("name") != b.dataset.get("name"):
+        differ("dataset", "dataset", a.dataset.get("name"), b.dataset.get("name"))
+    if a.config.get("norm") != b.config.get("norm"):
+        differ("norm", "threat model norm", a.config.get("norm"), b.config.get("norm"))
+    ea, eb = a.config.get("eps"), b.config.get("eps")
+    if ea is None or eb is None or not math.isclose(ea, eb, rel_tol=1e-9, abs_tol=1e-12):
+        differ("eps", "eps", _num(ea), _num(eb))
+    ta, tb = bool(a.dataset.get("test_imbalanced")), bool(b.dataset.get("test_imbalanced"))
+    if ta != tb:
+        differ("test_set", "test set", _balance(ta), _balance(tb))
+    ga, gb = a.dataset.get("groups_mode"), b.dataset.get("groups_mode")
+    if ga != gb:
+        differ("groups", "groups mode", ga, gb)
+    elif a.dataset.get("groups") != b.dataset.get("groups"):
+        differ("groups", "group membership (training class counts)", _groups(a), _groups(b))
+    sa, sb = list(a.attacks), list(b.attacks)
+    if set(sa) != set(sb):
+        differ("attacks", "attack set (so the worst case)", ",".join(sa), ",".join(sb))
+    elif set(_over(a)) != set(_over(b)):
+        only_a = _brief([x for x in _over(a) if x not in _over(b)])
+        only_b = _brief([x for x in _over(b) if x not in _over(a)])
+        out.append(
+            Problem(
+                "worst",
+                f"the worst case counts other diagnostic attacks: only in {base_label}: "
+                f"{only_a}; only in {other_label}: {only_b}",
+            )
+        )
+    for name in sa:
+        if name in b.attacks and _attack_settings(a, name) != _attack_settings(b, name):
+            differ(
+                f"attack:{name}",
+                f"{name} settings",
+                _attack_settings(a, name),
+                _attack_settings(b, name),
+            )
+    na, nb = a.clean.summary.n, b.clean.summary.n
+    ia, ib = _indices(a), _indices(b)
+    if na != nb:
+        differ("samples", "number of test samples n", na, nb)
+    elif ia is not None and ib is not None and ia != ib:
+        out.append(Problem("samples", f"test samples differ: same n={na}, other indices"))
+    return out
+
+
+def _over(r: AuditReport) -> list[str]:
+    """Every attack the worst case counts (the audit's plus its diagnostics')."""
+    over = r.worst_case.settings.get("over") if r.worst_case is not None else None
+    return list(over) if over else list(r.attacks)
+
+
+def _brief(names: list[str], keep: int = 3) -> str:
+    if not names:
+        return "none"
+    more = f" and {len(names) - keep} more" if len(names) > keep else ""
+    return ",".join(names[:keep]) + more
+
+
+def _num(v: object) -> str:
+    return f"{v:.6g}" if isinstance(v, float | int) else str(v)
+
+
+def _balance(imbalanced: bool) -> str:
+    return "long-tailed" if imbalanced else "balanced"
+
+
+def _groups(r: AuditReport) -> str:
+    return "; ".join(f"{g}={','.join(map(str, c))}" for g, c in r.dataset.get("groups", {}).items())
+
+
+@dataclass
+class CompareRow:
+    """One outcome: ``values[r][s]`` is report r's recall in scope s; ``deltas`` vs report 0."""
+
+    outcome: str
+    values: list[list[float | None]]
+    deltas: list[list[float | None]]
+
+
+@dataclass
+class Comparison:
+    labels: list[str]
+    scopes: list[str]
+    rows: list[CompareRow]
+    problems: list[tuple[str, Problem]] = field(default_factory=list)
+
+
+def _scope_value(report: AuditReport, outcome: str, scope: str) -> float | None:
+    o = next((x for x in report.outcomes() if x.name == outcome), None)
+    if o is None:
+        return None
+    if scope == "overall":
+        return o.summary.accuracy
+    g = o.summary.groups.get(scope)
+    return g.recall if g is not None else None
+
+
+def compare_reports(reports: list[AuditReport], labels: list[str]) -> Comparison:
+    """Build the side-by-side table and list every incomparable setting (vs the first)."""
+    first = reports[0]
+    scopes = ["overall", *first.dataset.get("groups", {})]
+    for r in reports[1:]:
+        scopes += [g for g in r.dataset.get("groups", {}) if g not in scopes]
+    common = [a for a in first.attacks if all(a in r.attacks for r in reports[1:])]
+    outcomes = ["clean", *common]
+    if all(r.worst_case is not None for r in reports):
+        outcomes.append("worst")
+    rows = []
+    for name in outcomes:
+        values = [[_scope_value(r, name, s) for s in scopes] for r in reports]
+        deltas = [
+            [
+                None if v is None or v0 is None else v - v0
+                for v, v0 in zip(vals, values[0], strict=True)
+            ]
+            for vals in values
+        ]
+        rows.append(CompareRow(name, values, deltas))
+    problems = [
+        (labels[i], p)
+        for i, r in enumerate(reports[1:], start=1)
+        for p in comparability_problems(first, r, labels[0], labels[i])
+    ]
+    return Comparison(labels, scopes, rows, problems)
+
+
+def labels_for(paths: list[str]) -> list[str]:
+    """Short, unique labels: the folder name for ``.../run1/report.json``, else the file stem."""
+    raw = []
+    for p in paths:
+        path = Path(p)
+        raw.append(path.parent.name if path.stem == "report" and path.parent.name else path.stem)
+    out = []
+    for i, lab in enumerate(raw):
+        out.append(lab if raw.count(lab) == 1 else f"{lab}#{i + 1}")
+    return out
