@@ -140,3 +140,23 @@ def test_parse_kappas():
     assert parse_kappas("1,-1,0") == (-1.0, 0.0, 1.0)
     with pytest.raises(ConfigError):
         parse_kappas("2:-2:0.5")
+
+
+def test_sweep_leaves_the_model_in_eval_mode(setup):
+    """Regression: a rescaling wrapper in train mode switched the audited model's dropout on
+    after the first invariant attack of the sweep, changing every later attack."""
+    from ltrobust.attacks import AutoAttackAdapter, ThreatModel
+    from ltrobust.audit.diagnostics import LogitScale
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(144, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 6)
+    ).eval()
+    x = torch.rand(8, 1, 12, 12)
+    y = torch.arange(8) % 6
+    AutoAttackAdapter(ThreatModel("linf", 0.05), version="dlr", name="apgd-dlr")(
+        LogitScale(net, 100.0), x, y
+    )
+    assert not net.training
+    with torch.no_grad():
+        assert torch.equal(net(x), net(x))

@@ -73,6 +73,9 @@ class LogitScale(nn.Module):
         super().__init__()
         self.model = model
         self.factor = float(factor)
+        # take the wrapped model's mode: an attack restores the wrapper's mode on exit, and a
+        # wrapper left in train mode would switch the audited model's dropout/BN on with it
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x) * self.factor
