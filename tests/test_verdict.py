@@ -160,3 +160,44 @@ def test_sweep_leaves_the_model_in_eval_mode(setup):
     assert not net.training
     with torch.no_grad():
         assert torch.equal(net(x), net(x))
+
+
+def test_sweep_command(setup, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from ltrobust.cli.main import app
+
+    dataset, paths = setup
+    counts = tmp_path / "counts.json"
+    counts.write_text(json.dumps(TRAIN_COUNTS))
+    result = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            paths["x1e3"],
+            "--dataset",
+            dataset,
+            "--class-counts",
+            str(counts),
+            "--kappa",
+            "0,2,4",
+            "--eps",
+            "0.1",
+            "--step",
+            "0.02",
+            "--quiet",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "kappa sweep" in result.output and "inflated" in result.output
+    sweep = json.loads((tmp_path / "s" / "report.json").read_text())["diagnostics"]["sweep"]
+    pgd = {r["kappa"]: r["pgd20"]["overall"] for r in sweep["rows"]}
+    assert pgd[3.0 if 3.0 in pgd else 4.0] < pgd[0.0] - 0.2  # undoing the x1e3 restores PGD
+    bad = CliRunner().invoke(
+        app, ["sweep", paths["x1e3"], "--dataset", dataset, "--kappa", "2:-2:1"]
+    )
+    assert bad.exit_code == 2 and "START:STOP:STEP" in bad.stderr

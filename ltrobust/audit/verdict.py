@@ -179,6 +179,7 @@ def judge_scope(
     worst: Outcome | None,
     checks: list[dict[str, Any]],
     th: Thresholds,
+    invariant_run: bool = False,
 ) -> dict[str, Any]:
     """Verdict of one scope: ``reliable``, ``suspect`` or ``inflated`` (see module doc)."""
     believed = scope_value(worst, scope)
@@ -192,14 +193,18 @@ def judge_scope(
     n = scope_size(worst, scope) if worst is not None else 0
     big = headline is not None and headline > th.inflation and headline * n >= th.min_samples
     masking = any(c["name"] in MASKING_CHECKS for c in flags)
-    strong = any(a in attacks for a in STRONG_ATTACKS)
+    strong = invariant_run or any(a in attacks for a in STRONG_ATTACKS)
     if big and masking:
         verdict = "inflated"
     elif flags or big or not strong:
         verdict = "suspect"
     else:
         verdict = "reliable"
-    notes = [] if strong else ["no scale-invariant attack run (adaptive-auto, aa or aa-fast)"]
+    notes = (
+        []
+        if strong
+        else ["no scale-invariant attack run (adaptive-auto, aa, aa-fast or the sweep's APGD-DLR)"]
+    )
     if big and not masking:
         notes.append(f"PGD-20 is {100 * headline:.1f} points above the believed accuracy")
     return {
@@ -229,9 +234,11 @@ def judge(
     checks = model_checks(diag)
     for scope in ["overall", *groups]:
         checks.extend(scope_checks(scope, attacks, diag, th, scope_size(clean, scope)))
+    sweep = diag.get("sweep") or {}
+    inv = any(r.get("invariant") for r in sweep.get("rows", []))
     verdict = {
-        "overall": judge_scope("overall", attacks, worst, checks, th),
-        "groups": {g: judge_scope(g, attacks, worst, checks, th) for g in groups},
+        "overall": judge_scope("overall", attacks, worst, checks, th, inv),
+        "groups": {g: judge_scope(g, attacks, worst, checks, th, inv) for g in groups},
         "thresholds": dict(vars(th)),
     }
     return checks, verdict

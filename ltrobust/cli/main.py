@@ -10,6 +10,7 @@ from ltrobust.cli.compare import compare_command
 from ltrobust.cli.datasets import datasets_command
 from ltrobust.cli.gate import gate_command
 from ltrobust.cli.report import report_command
+from ltrobust.cli.sweep import sweep_command
 
 app = typer.Typer(
     name="ltrobust",
@@ -24,6 +25,7 @@ app.command("datasets")(datasets_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
 app.command("gate")(gate_command)
+app.command("sweep")(sweep_command)
 
 
 def _version(value: bool) -> None:
