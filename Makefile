@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_CKPT := checkpoints/small_cnn-at-fmnist-lt.pt
-DEMO_ARGS := --dataset fashion-mnist-lt --n 500 --attacks fgsm,pgd20,cw20,adaptive,aa-fast --out reports/demo
+DEMO_ARGS := --dataset fashion-mnist-lt --n 500 --attacks fgsm,pgd20,cw20,adaptive,adaptive-auto --out reports/demo
 
 .PHONY: install data browser demo test lint demo-checkpoint screenshot
 
