@@ -11,6 +11,7 @@ from ltrobust.cli.datasets import datasets_command
 from ltrobust.cli.gate import gate_command
 from ltrobust.cli.report import report_command
 from ltrobust.cli.sweep import sweep_command
+from ltrobust.cli.train import train_command
 
 app = typer.Typer(
     name="ltrobust",
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.command("audit")(audit_command)
 app.command("datasets")(datasets_command)
+app.command("train")(train_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
 app.command("gate")(gate_command)

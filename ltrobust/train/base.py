@@ -1,0 +1,160 @@
+"""The training-method interface (DESIGN.md) and the model views a method works with.
+
+A method exposes ``prepare(model, class_counts)`` and ``training_step(model, x, y) -> {"loss",
+"logits", named terms}``; the loop never knows which method it runs. The ``model`` a step gets
+is a :class:`TrainView` (wrapped in ``DistributedDataParallel`` under torchrun): calling it
+gives logits, ``model(x, parts=True)`` gives features, logits and, for a cosine head, the
+unscaled cosines. Inner attacks run on the bare classifier, :func:`classifier` ``(model)``, with
+the library's attack objects, so training maximises exactly what the audit evaluates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from ltrobust.attacks import IterativeAttack, ThreatModel
+from ltrobust.attacks.iterative import LossFn
+from ltrobust.errors import ConfigError
+from ltrobust.models import CosineHead
+
+if TYPE_CHECKING:
+    from ltrobust.train.config import TrainConfig
+
+
+class TrainView(nn.Module):
+    """Forward of the classifier ``net`` for training steps (the module DDP wraps).
+
+    ``forward(x)`` returns logits N x C; ``forward(x, parts=True)`` returns a dict with
+    ``features`` (N x D, penultimate), ``logits`` (N x C) and, with a cosine head, ``cosine``
+    (N x C, unscaled; ``logits = scale * cosine``).
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, parts: bool = False) -> Any:
+        if not parts:
+            return self.net(x)
+        features = self.net.features(x)
+        head = self.net.head
+        if isinstance(head, CosineHead):
+            cosine = head.cosine(features)
+            return {"features": features, "cosine": cosine, "logits": head.scale * cosine}
+        return {"features": features, "logits": head(features)}
+
+
+class CosineView(nn.Module):
+    """The unscaled cosines ``head.cosine(features(x))`` of a cosine-head classifier (N x C)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.head.cosine(self.net.features(x))
+
+
+def classifier(model: nn.Module) -> nn.Module:
+    """The bare classifier inside ``[DDP(] [TrainView(] net``: what inner attacks run on."""
+    inner = getattr(model, "module", model)
+    return inner.net if isinstance(inner, TrainView) else inner
+
+
+class TrainMethod:
+    """Base class of the training methods (METHODS.md §4).
+
+    Class attributes give the method's defaults (``batch_size``, ``weight_decay``,
+    ``attack_steps`` and ``option_defaults``, its hyper-parameters). Subclasses implement
+    :meth:`training_step` and may override :meth:`setup`, :meth:`model_kwargs`,
+    :meth:`logit_adjustment`, :meth:`end_epoch`, :meth:`state_dict` / :meth:`load_state_dict`.
+    Randomness (the attacks' random starts) comes from the generator given to :meth:`prepare`.
+    """
+
+    name: ClassVar[str] = ""
+    batch_size: ClassVar[int] = 128
+    weight_decay: ClassVar[float] = 5e-4
+    attack_steps: ClassVar[int] = 10
+    option_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.options = dict(config.options)
+        self.generator: torch.Generator | None = None
+        self.counts = torch.ones(1, dtype=torch.float64)
+
+    @classmethod
+    def resolve_options(cls, given: dict[str, Any], dataset: str) -> dict[str, Any]:
+        """The method's options: defaults overridden by ``given``, checked."""
+        options = {**cls.option_defaults, **given}
+        cls.check_options(options)
+        return options
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Raise ConfigError for an invalid option value (subclasses extend)."""
+        for key, value in options.items():
+            default = cls.option_defaults.get(key)
+            if isinstance(default, float) and not isinstance(value, (int, float)):
+                raise ConfigError(f"--{key.replace('_', '-')} must be a number, got {value!r}")
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Extra ``create_model`` arguments (e.g. the cosine head); stored as model_args."""
+        return {}
+
+    def prepare(
+        self,
+        model: nn.Module,
+        class_counts: list[int],
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Bind the class counts (C) and the generator; check the model fits the method."""
+        self.counts = torch.tensor(class_counts, dtype=torch.float64)
+        self.generator = generator
+        self.setup(classifier(model))
+
+    def setup(self, net: nn.Module) -> None:
+        """Method-specific preparation with the bare classifier (default: nothing)."""
+
+    def training_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+        """One step on a batch (x N x C x H x W in [0,1], y N): ``{"loss", "logits", ...}``.
+
+        ``loss`` is the scalar to minimise, ``logits`` (N x C, detached) the training forward's
+        logits on the adversarial batch; other scalar entries are named loss terms.
+        """
+        raise NotImplementedError
+
+    def logit_adjustment(self) -> list[float] | None:
+        """Per-class bias added to the deployed logits (stored in the checkpoint), or None."""
+        return None
+
+    def end_epoch(self, adv_counts: torch.Tensor) -> None:
+        """Called after every epoch with the C x C (true, predicted) counts of the training
+        adversarial examples, summed over all processes."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What resuming needs besides the weights (tensors and plain data)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+
+    def threat(self) -> ThreatModel:
+        """The training threat model: L-inf ball of radius ``eps``."""
+        return ThreatModel("linf", self.config.eps)
+
+    def make_attack(self, loss: LossFn) -> IterativeAttack:
+        """PGD with ``loss``, ``attack_steps`` steps of ``attack_step``, uniform random start."""
+        steps = self.config.attack_steps
+        return IterativeAttack(
+            self.threat(),
+            loss,
+            steps=steps,
+            step_size=self.config.attack_step,
+            random_start=True,
+            name=f"pgd{steps}",
+        )

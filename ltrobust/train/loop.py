@@ -1,0 +1,375 @@
+"""The generic training loop: epochs, schedule, augmentation, monitoring, checkpoints, resume, DDP.
+
+The loop only talks to a :class:`~ltrobust.train.base.TrainMethod` through ``prepare``,
+``training_step``, ``end_epoch``, ``logit_adjustment`` and the method state; it never knows
+which method it runs.
+
+Randomness. The data order comes from a ``DistributedSampler`` seeded with ``seed`` (and the
+epoch); augmentation and the attacks' random starts from a ``torch.Generator`` per process
+seeded from (``seed``, rank). Dropout cannot take a generator, so the loop seeds torch's global
+RNG from (``seed``, rank) before building the model (which also fixes the initial weights): the
+one place the library seeds global state. Both states are stored in ``last.pt``, so that on the
+CPU a run interrupted after any epoch and resumed ends with bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch.utils.data.distributed import DistributedSampler
+
+from ltrobust.attacks import salt_of, sample_seeds
+from ltrobust.data import load_train_data
+from ltrobust.errors import ConfigError, DataError
+from ltrobust.models import LogitAdjusted, create_model
+from ltrobust.train import ddp
+from ltrobust.train.augment import augment
+from ltrobust.train.base import TrainView
+from ltrobust.train.checkpoint import (
+    CheckpointInfo,
+    load_scheduler,
+    read_resume,
+    resume_extra,
+    rng_state,
+    save_training_checkpoint,
+    set_rng_state,
+)
+from ltrobust.train.config import TrainConfig
+from ltrobust.train.history import write_adv_counts, write_history
+from ltrobust.train.monitor import evaluate, load_monitor
+from ltrobust.train.registry import build_method
+from ltrobust.train.schedule import amp_dtype, autocast_factory, build_optimizer, build_scaler
+
+logger = logging.getLogger(__name__)
+
+
+class TrainCallback(Protocol):
+    """Receives progress (the CLI draws rich bars); only the main process reports.
+
+    ``start``/``advance``/``finish`` mirror :class:`ltrobust.audit.runner.ProgressCallback`:
+    one bar per epoch (``advance`` with the running adversarial accuracy of the batches) and
+    one per monitoring attack. ``epoch_end`` gets the epoch's history row.
+    """
+
+    def start(self, name: str, total: int) -> None: ...
+
+    def advance(self, name: str, n: int, correct: int, seen: int) -> None: ...
+
+    def finish(self, name: str) -> None: ...
+
+    def epoch_end(self, row: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    """How to run (not part of the result's definition, so not compared on resume)."""
+
+    out: Path
+    device: str = "auto"
+    data_dir: str | None = None
+    resume: Path | None = None
+    stop_after: int | None = None
+    overwrite: bool = False
+    command: str | None = None
+    eval_batch_size: int = 256
+
+
+@dataclass
+class TrainResult:
+    """Where the files are and what happened."""
+
+    out_dir: Path
+    last_path: Path
+    final_path: Path | None
+    history: list[dict[str, Any]]
+    epochs_done: int
+
+
+def derive_seed(seed: int, rank: int, stream: str) -> int:
+    """A 63-bit seed for ``stream`` (``"global"``, ``"generator"``) of process ``rank``."""
+    return int(sample_seeds(seed, salt_of(stream), torch.tensor([rank]))[0])
+
+
+def train(
+    config: TrainConfig, run: RunOptions, callback: TrainCallback | None = None
+) -> TrainResult:
+    """Train ``config`` (fresh, or continuing ``run.resume``); see the module doc.
+
+    Raises:
+        ConfigError, DataError, ModelLoadError: bad options, missing data, unreadable or
+            mismatching resume checkpoint, output folder holding another run.
+    """
+    config.validate()
+    if run.stop_after is not None and run.stop_after < 1:
+        raise ConfigError(f"--stop-after must be >= 1, got {run.stop_after}")
+    ctx = ddp.setup(run.device)
+    try:
+        return _Trainer(config, run, ctx, callback if ctx.is_main else None).fit()
+    finally:
+        ddp.teardown(ctx)
+
+
+class _Trainer:
+    """State of one run; methods below are the steps of :func:`train`."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run: RunOptions,
+        ctx: ddp.DistContext,
+        callback: TrainCallback | None,
+    ) -> None:
+        self.config, self.run, self.ctx, self.callback = config, run, ctx, callback
+        self._check_out()
+        data = load_train_data(
+            config.dataset,
+            data_dir=run.data_dir,
+            imbalance_ratio=config.imbalance_ratio,
+            n_max=config.n_max,
+        )
+        self.x, self.y, self.counts = data.x, data.y, list(data.class_counts)
+        self._build_model(data.shape, data.class_names)
+        self.monitor = None
+        if ctx.is_main:
+            self.monitor = load_monitor(config, self.counts, run.data_dir)
+        self.epoch, self.seconds = 0, 0.0
+        self.history: list[dict[str, Any]] = []
+        self.adv_counts: list[torch.Tensor] = []
+        if run.resume is not None:
+            self._load_resume(run.resume)
+
+    def _check_out(self) -> None:
+        out = self.run.out
+        if self.run.resume is None and not self.run.overwrite:
+            taken = [p.name for p in (out / "last.pt", out / "final.pt") if p.exists()]
+            if taken:
+                raise ConfigError(
+                    f"{out} already holds a run ({', '.join(taken)}); pass --resume "
+                    f"{out / 'last.pt'}, another --out, or --overwrite"
+                )
+
+    def _build_model(self, shape: tuple[int, int, int], class_names: list[str]) -> None:
+        config, ctx = self.config, self.ctx
+        channels, height, width = shape
+        if height != width:
+            raise DataError(f"{config.dataset}: images must be square, got {height}x{width}")
+        torch.manual_seed(derive_seed(config.seed, ctx.rank, "global"))
+        self.generator = torch.Generator().manual_seed(
+            derive_seed(config.seed, ctx.rank, "generator")
+        )
+        self.method = build_method(config)
+        model_args = {
+            "num_classes": len(self.counts),
+            "in_channels": channels,
+            "input_size": height,
+            **self.method.model_kwargs(),
+        }
+        self.net = create_model(config.arch, **model_args).to(ctx.device)
+        self.info = CheckpointInfo(config.arch, model_args, shape, self.counts, class_names)
+        self.view = TrainView(self.net)
+        self.model = ddp.wrap(self.view, ctx)
+        self.method.prepare(self.view, self.counts, generator=self.generator)
+        adjustment = self.method.logit_adjustment()
+        self.adjustment = adjustment
+        self.deployed = self.net if adjustment is None else LogitAdjusted(self.net, adjustment)
+        self.deployed.to(ctx.device)
+        self.optimizer, self.scheduler = build_optimizer(
+            self.net,
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            epochs=config.epochs,
+        )
+        self.autocast = autocast_factory(ctx.device, config.amp, config.amp_dtype)
+        self.scaler = build_scaler(ctx.device, config.amp, config.amp_dtype)
+        self.sampler = DistributedSampler(
+            range(len(self.y)), num_replicas=ctx.world_size, rank=ctx.rank, seed=config.seed
+        )
+        if config.batch_size % ctx.world_size:
+            raise ConfigError(
+                f"--batch-size {config.batch_size} is not divisible by {ctx.world_size} processes"
+            )
+
+    def _load_resume(self, path: Path) -> None:
+        state = read_resume(path)
+        if len(state.rng) != self.ctx.world_size:
+            raise ConfigError(
+                f"--resume: {path} was written by {len(state.rng)} process(es), "
+                f"this run has {self.ctx.world_size}"
+            )
+        self.net.load_state_dict(state.state_dict)
+        self.optimizer.load_state_dict(state.optimizer)
+        load_scheduler(self.scheduler, state.scheduler)
+        if state.scaler:
+            self.scaler.load_state_dict(state.scaler)
+        self.method.load_state_dict(state.method)
+        self.epoch, self.seconds = state.epoch, state.seconds
+        self.history, self.adv_counts = state.history, state.adv_counts
+        set_rng_state(state.rng[self.ctx.rank], self.generator, self.ctx.device)
+        logger.info("resumed %s after epoch %d", path, self.epoch)
+
+    def fit(self) -> TrainResult:
+        config, run = self.config, self.run
+        final_path = None
+        while self.epoch < config.epochs:
+            self.epoch += 1
+            row = self._train_epoch(self.epoch)
+            if self.monitor is not None:
+                row.update(
+                    evaluate(
+                        self.deployed,
+                        self.monitor,
+                        self.ctx.device,
+                        run.eval_batch_size,
+                        self.callback,
+                    )
+                )
+            self.history.append(row)
+            self._save(final=False)
+            if self.callback is not None:
+                self.callback.epoch_end(row)
+            if run.stop_after is not None and self.epoch >= run.stop_after:
+                break
+        if self.epoch >= config.epochs:
+            self._save(final=True)
+            final_path = run.out / "final.pt"
+        ddp.barrier(self.ctx)
+        return TrainResult(run.out, run.out / "last.pt", final_path, self.history, self.epoch)
+
+    def _batches(self, epoch: int) -> list[torch.Tensor]:
+        self.sampler.set_epoch(epoch)
+        order = torch.tensor(list(iter(self.sampler)), dtype=torch.int64)
+        size = self.config.batch_size // self.ctx.world_size
+        batches = list(order.split(size))
+        if len(batches) > 1 and len(batches[-1]) < 2:
+            batches.pop()  # BatchNorm cannot train on a single sample
+        return batches
+
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        model = self.deployed
+        was_training = model.training
+        model.eval()
+        with torch.no_grad(), self.autocast():
+            pred = model(x).argmax(dim=1)
+        model.train(was_training)
+        return pred
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        self.view.train()
+        with self.autocast():
+            out = self.method.training_step(self.model, x, y)
+        loss = out["loss"]
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return out
+
+    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+        config, num_classes = self.config, len(self.counts)
+        batches = self._batches(epoch)
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        terms: dict[str, float] = {}
+        cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        clean_correct, seen = 0, 0
+        name = f"epoch {epoch}/{config.epochs}"
+        if self.callback is not None:
+            self.callback.start(name, sum(len(b) for b in batches))
+        t0 = time.perf_counter()
+        for idx in batches:
+            x = augment(
+                self.x[idx],
+                padding=config.crop_padding,
+                hflip=config.hflip,
+                generator=self.generator,
+            ).to(self.ctx.device, non_blocking=True)
+            y = self.y[idx].to(self.ctx.device, non_blocking=True)
+            clean_correct += int((self._predict(x) == y).sum())
+            out = self._step(x, y)
+            pred = out["logits"].argmax(dim=1)
+            cm += torch.bincount(
+                (y * num_classes + pred).cpu(), minlength=num_classes * num_classes
+            ).view(num_classes, num_classes)
+            for key, value in out.items():
+                if key != "logits" and torch.is_tensor(value) and value.dim() == 0:
+                    terms[key] = terms.get(key, 0.0) + float(value.detach()) * len(y)
+            seen += len(y)
+            if self.callback is not None:
+                self.callback.advance(name, len(y), int(cm.trace()), seen)
+        seconds = time.perf_counter() - t0
+        if self.callback is not None:
+            self.callback.finish(name)
+        self.scheduler.step()
+        return self._epoch_row(epoch, lr, seconds, terms, cm, clean_correct, seen)
+
+    def _epoch_row(
+        self,
+        epoch: int,
+        lr: float,
+        seconds: float,
+        terms: dict[str, float],
+        cm: torch.Tensor,
+        clean_correct: int,
+        seen: int,
+    ) -> dict[str, Any]:
+        keys = sorted(terms)
+        local = torch.tensor([terms[k] for k in keys] + [clean_correct, seen], dtype=torch.float64)
+        total = ddp.all_reduce_sum(local, self.ctx)
+        cm = ddp.all_reduce_sum(cm, self.ctx)
+        self.method.end_epoch(cm)
+        self.adv_counts.append(cm)
+        self.seconds += seconds
+        n = float(total[-1])
+        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "seconds": seconds}
+        row.update({k: float(total[i]) / n for i, k in enumerate(keys)})
+        row["train_clean_acc"] = float(total[-2]) / n
+        row["train_adv_acc"] = float(cm.trace()) / n
+        return row
+
+    def _extra(self, final: bool) -> dict[str, Any]:
+        ctx, config = self.ctx, self.config
+        extra: dict[str, Any] = {
+            "training": {
+                "world_size": ctx.world_size,
+                "device": str(ctx.device),
+                "amp_dtype": str(amp_dtype(ctx.device, config.amp_dtype)) if config.amp else None,
+                "epochs_completed": self.epoch,
+                "seconds": self.seconds,
+                "torch_version": str(torch.__version__),
+                "command": self.run.command,
+            },
+            "adv_counts": torch.stack(self.adv_counts) if self.adv_counts else None,
+        }
+        rng = ddp.all_gather(rng_state(self.generator, ctx.device), ctx)
+        if not final:
+            extra["resume"] = resume_extra(
+                self.epoch,
+                self.optimizer,
+                self.scheduler,
+                self.scaler,
+                rng,
+                self.method.state_dict(),
+            )
+        return extra
+
+    def _save(self, final: bool) -> None:
+        extra = self._extra(final)
+        if not self.ctx.is_main:
+            return
+        out = self.run.out
+        save_training_checkpoint(
+            out / ("final.pt" if final else "last.pt"),
+            self.net,
+            config=self.config,
+            info=self.info,
+            logit_adjustment=self.adjustment,
+            history=self.history,
+            extra=extra,
+        )
+        write_history(out, self.history)
+        write_adv_counts(out, self.adv_counts, self.info.class_names)
