@@ -151,3 +151,10 @@ def test_unknown_dataset_lists_valid_names(files, tmp_path):
     )
     assert result.exit_code == 2
     assert "cifar10-lt" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_default_attacks_match_the_library():
+    from ltrobust.audit.runner import DEFAULT_ATTACKS
+    from ltrobust.cli.audit import DEFAULT_ATTACK_TEXT
+
+    assert DEFAULT_ATTACK_TEXT.split(",") == list(DEFAULT_ATTACKS)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from ltrobust.attacks import Attack, ThreatModel, build_attack, salt_of, sample_seeds
+from ltrobust.attacks import ATTACK_NAMES, Attack, ThreatModel, build_attack, salt_of, sample_seeds
 from ltrobust.audit.checks import check_finite, probe_model
 from ltrobust.audit.diagnostics import (
     DiagnosticsConfig,
@@ -30,17 +30,8 @@ from ltrobust.errors import ConfigError
 from ltrobust.metrics import confusion_matrix, summarize
 from ltrobust.report.schema import AuditReport, Outcome
 
-DEFAULT_ATTACKS = (
-    "fgsm",
-    "pgd20",
-    "pgd100",
-    "mim",
-    "cw20",
-    "cw100",
-    "adaptive",
-    "adaptive-auto",
-    "aa",
-)
+#: every named attack of METHODS §2 except aa-fast, which aa already contains
+DEFAULT_ATTACKS = tuple(name for name in ATTACK_NAMES if name != "aa-fast")
 
 
 class ProgressCallback(Protocol):

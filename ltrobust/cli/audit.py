@@ -14,7 +14,9 @@ from rich.table import Table
 from ltrobust.cli.common import GroupMode, Norm, fail, guarded, parse_floats, pct, stdout, warn
 from ltrobust.cli.progress import RichProgress
 
-DEFAULT_ATTACK_TEXT = "fgsm,pgd20,pgd100,mim,cw20,cw100,adaptive,aa"
+# the same list as ltrobust.audit.runner.DEFAULT_ATTACKS, not imported because that would load
+# torch for every command (gate and report included); a test checks that they agree
+DEFAULT_ATTACK_TEXT = "fgsm,pgd20,pgd100,mim,cw20,cw100,adaptive,adaptive-auto,aa"
 
 
 def default_out_dir(model: str, dataset: str) -> Path:
