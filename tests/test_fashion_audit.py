@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ltrobust.cli.main import app
 from ltrobust.data import dataset_status, get_spec
 
-CKPT = Path(__file__).resolve().parent.parent / "checkpoints" / "small_cnn-at-fmnist-lt.pt"
+CKPT = Path(__file__).resolve().parent.parent / "checkpoints" / "small_cnn-at-ce-fmnist-lt.pt"
 
 pytestmark = pytest.mark.skipif(
     not dataset_status(get_spec("fashion-mnist-lt"))[0], reason="Fashion-MNIST files not present"
