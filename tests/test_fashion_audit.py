@@ -60,3 +60,49 @@ def test_bundled_checkpoint_audit_on_fashion_mnist_lt(tmp_path):
     assert "sweep" not in diag and diag["zero_grad"]["sample_level"]["overall"] < 0.05
     assert diag["unbounded"]["overall"] < 0.05  # an unbounded budget breaks everything
     assert set(report["verdict"]["groups"]) == {"head", "body", "tail"}
+
+
+ROBAL = CKPT.parent / "small_cnn-robal-fmnist-lt.pt"
+
+
+def test_robal_cosine_head_model_is_judged_on_its_merits():
+    """The bundled RoBal model (cosine head, scale 10, logit adjustment tau_p at inference):
+    the audit attacks the deployed logits, the sweep behaves as the maths says, and the
+    verdict's believed accuracy is the worst case over every attack and the sweep."""
+    import ltrobust
+
+    report = ltrobust.audit(
+        str(ROBAL),
+        "fashion-mnist-lt",
+        ["pgd20", "adaptive-auto"],
+        n=100,
+        kappas=(-2.0, 0.0),
+        device="cpu",
+    )
+    ck = report.provenance["checkpoint"]
+    assert ck["method"] == "robal" and ck["logit_adjustment"] is not None
+    rows = {r["kappa"]: r for r in report.diagnostics["sweep"]["rows"]}
+    # rescaling the logits never changes the argmax: clean accuracy is the same at every kappa
+    assert len({r["clean"]["overall"] for r in rows.values()}) == 1
+    # APGD-DLR is invariant to the logit scale: the same accuracy (within 1%) at kappa -2 and 0
+    inv = [r["invariant"]["overall"] for r in rows.values()]
+    assert max(inv) - min(inv) <= 0.01
+    worst = report.worst_case.summary
+    for scope in ("overall", "head", "body", "tail"):
+        v = report.verdict["overall"] if scope == "overall" else report.verdict["groups"][scope]
+        believed = worst.accuracy if scope == "overall" else worst.groups[scope].recall
+        assert v["believed"] == believed
+        # the worst case lies at or below every attack and every PGD-20 of the sweep
+
+        def pick(d, scope=scope):
+            return d["overall"] if scope == "overall" else d["groups"][scope]
+
+        lowest = min(
+            [pick(r["pgd20"]) for r in rows.values()]
+            + [pick(r["invariant"]) for r in rows.values()]
+        )
+        assert believed <= lowest + 1e-12
+        infl = v["inflation"]["pgd20"]
+        assert infl == pytest.approx(pick(rows[0.0]["pgd20"]) - believed)
+        # "inflated" needs more than 5 points of PGD-20 inflation; below that it cannot be
+        assert v["verdict"] != "inflated" or infl > 0.05

@@ -1,6 +1,11 @@
 """Attacks: a threat model, one iterative core with pluggable losses, and AutoAttack."""
 
-from ltrobust.attacks.autoattack import AutoAttackAdapter, make_autoattack
+from ltrobust.attacks.autoattack import (
+    AutoAttackAdapter,
+    TailTargetedAPGD,
+    aa_target_classes,
+    make_autoattack,
+)
 from ltrobust.attacks.base import Attack
 from ltrobust.attacks.iterative import IterativeAttack
 from ltrobust.attacks.losses import CrossEntropy, CWMargin, TemperatureCE
@@ -20,8 +25,10 @@ __all__ = [
     "CWMargin",
     "CrossEntropy",
     "IterativeAttack",
+    "TailTargetedAPGD",
     "TemperatureCE",
     "ThreatModel",
+    "aa_target_classes",
     "build_attack",
     "check_attack_name",
     "make_autoattack",

@@ -127,3 +127,109 @@ class AutoAttackAdapter(Attack):
             "components": list(AA_VERSIONS[self.version]),
             "seed": self.seed,
         }
+
+
+def aa_target_classes(logits: torch.Tensor, k: int = 9) -> torch.Tensor:
+    """The classes APGD-T and FAB-T target: the 2nd to (k+1)-th largest logits.
+
+    AutoAttack's targeted components take, for target rank ``t`` in ``2..k+1``, the class of the
+    t-th largest clean logit (``output.sort()[1][:, -t]``); for a correctly classified sample the
+    largest is the true class, so these are the k runners-up. ``logits``: (N, C) -> (N, min(k,
+    C - 1)) int64, best runner-up first.
+    """
+    k = max(0, min(k, logits.shape[1] - 1))
+    order = logits.argsort(dim=1, descending=True)
+    return order[:, 1 : k + 1]
+
+
+class TailTargetedAPGD(Attack):
+    """Targeted APGD towards tail classes: what AutoAttack's top-9 targets can miss.
+
+    For every sample still classified correctly, APGD-T (AutoAttack's ``APGDAttack_targeted``
+    engine from ``pyautoattack``: targeted DLR loss, ``n_iter`` iterations, one restart) is run
+    towards each of the ``max_targets`` tail classes with the highest clean logits (the true
+    class excluded), one target after the other on the survivors; the first success is kept.
+    With a long tail and C > 10, AutoAttack's own targets are the runners-up of the clean
+    logits, which are seldom tail classes (their logits are pushed down by the imbalance), so a
+    model can look robust only because no attack ever tried to push a sample into the tail.
+
+    Like AutoAttack, the random starts come from torch's RNG seeded with ``seed`` (in a forked
+    RNG), so the result depends on how the samples are batched. Needs at least 4 classes (the
+    targeted DLR loss uses the 4th largest logit).
+    """
+
+    def __init__(
+        self,
+        threat: ThreatModel,
+        tail_classes: list[int],
+        *,
+        max_targets: int = 9,
+        n_iter: int = 100,
+        seed: int = 0,
+        name: str = "aa-tail",
+    ) -> None:
+        super().__init__(threat, name)
+        if not tail_classes:
+            raise ValueError("TailTargetedAPGD needs at least one tail class")
+        self.tail_classes = sorted(int(c) for c in tail_classes)
+        self.max_targets, self.n_iter, self.seed = int(max_targets), int(n_iter), int(seed)
+
+    def targets(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, T) tail classes to try per sample, highest clean logit first; -1 pads samples
+        whose own class is a tail class (one fewer candidate)."""
+        tail = torch.tensor(self.tail_classes, device=logits.device)
+        scores = logits[:, tail].clone()
+        scores[tail.unsqueeze(0) == y.unsqueeze(1)] = float("-inf")
+        t = min(self.max_targets, len(self.tail_classes))
+        top = scores.topk(t, dim=1)
+        out = tail[top.indices]
+        out[torch.isinf(top.values)] = -1
+        return out
+
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
+    ) -> torch.Tensor:
+        from pyautoattack.autopgd_base import APGDAttack_targeted
+
+        with torch.no_grad():
+            logits = model(x)
+        if logits.shape[1] < 4:
+            raise ValueError("targeted APGD needs at least 4 classes")
+        robust = logits.argmax(1) == y
+        targets = self.targets(logits, y)
+        x_adv = x.clone()
+        devices = [x.device.index or 0] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            apgd = APGDAttack_targeted(
+                model,
+                n_iter=self.n_iter,
+                norm={"linf": "Linf", "l2": "L2"}[self.threat.norm],
+                eps=self.threat.eps,
+                seed=self.seed,
+                n_restarts=1,
+                device=x.device,
+            )
+            apgd.init_hyperparam(x)
+            torch.random.manual_seed(self.seed)
+            if x.device.type == "cuda":
+                torch.cuda.random.manual_seed(self.seed)
+            for rank in range(targets.shape[1]):
+                idx = (robust & (targets[:, rank] >= 0)).nonzero().flatten()
+                if len(idx) == 0:
+                    continue
+                apgd.y_target = targets[idx, rank]
+                _, acc, _, adv = apgd.attack_single_run(x[idx], y[idx])
+                won = acc == 0
+                x_adv[idx[won]] = adv[won].to(x.dtype)
+                robust[idx[won]] = False
+        return x_adv
+
+    def settings(self) -> dict[str, object]:
+        return {
+            **super().settings(),
+            "implementation": "pyautoattack APGDAttack_targeted",
+            "tail_classes": self.tail_classes,
+            "max_targets": self.max_targets,
+            "n_iter": self.n_iter,
+            "seed": self.seed,
+        }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -14,15 +15,21 @@ import torch
 from torch import nn
 
 import ltrobust
-from ltrobust.attacks import ThreatModel, parse_attack_list
+from ltrobust.attacks import ThreatModel, build_attack, parse_attack_list
+from ltrobust.audit.cache import open_cache, tensor_sha256
 from ltrobust.audit.diagnostics import DiagnosticsConfig, Thresholds
 from ltrobust.audit.runner import AuditConfig, ProgressCallback, assemble_report, run_audit
 from ltrobust.data import EvalData, class_groups, is_custom, load_eval_data
 from ltrobust.errors import ConfigError
 from ltrobust.models import LoadedModel, load_model
 from ltrobust.report.schema import AuditReport
+from ltrobust.train import ddp
 
 CUSTOM_EPS = {"linf": (8 / 255, 2 / 255), "l2": (0.5, 0.125)}
+#: where finished batches go: a folder, or a function of the dataset name giving one
+CacheDir = str | os.PathLike[str] | Callable[[str], str | os.PathLike[str]] | None
+#: load options that change what the model computes (part of the resume key)
+_LOAD_KEYS = ("arch", "num_classes", "mean", "std", "output_key", "default_input_size")
 
 
 def _versions() -> dict[str, str]:
@@ -119,6 +126,13 @@ def audit(
     sweep: bool = True,
     kappas: Sequence[float] | None = None,
     thresholds: Thresholds | None = None,
+    aa_tail_targets: bool = False,
+    amp: str = "none",
+    channels_last: bool = False,
+    compile: bool = False,
+    cache_dir: CacheDir = None,
+    resume: bool = False,
+    worst_only: Sequence[str] | str | None = None,
 ) -> AuditReport:
     """Audit ``model`` (a module taking [0, 1] pixels, or a checkpoint path) on ``dataset``.
 
@@ -127,8 +141,21 @@ def audit(
     Class counts (which define head/body/tail) come from ``class_counts``, else the
     checkpoint, else the dataset's long-tailed profile (METHODS §1). With ``diagnose`` (the
     default) the audit also measures zero-gradient ratios, runs the kappa sweep (unless
-    ``sweep=False``) and an unbounded attack, and fills ``report.verdict``. Raises
+    ``sweep=False``) and an unbounded attack, and fills ``report.verdict``. With
+    ``aa_tail_targets`` targeted APGD towards the tail classes runs on the samples every other
+    attack left correct and joins the worst case (see :mod:`ltrobust.audit.tail_targets`). Raises
     :class:`ltrobust.errors.LtRobustError` subclasses on bad input.
+
+    Long audits: ``amp="bf16"`` runs the iterative attacks under bfloat16 autocast and
+    classifies every final adversarial example in float32 (``diagnostics["amp"]`` counts the
+    verdicts that flipped); ``channels_last`` and ``compile`` (``torch.compile``) speed up
+    convolutional models. ``cache_dir`` stores every finished batch; with ``resume`` an audit
+    of the same model, data and settings reuses them (a different setup is refused with one
+    line). Under ``torchrun`` the batches are shared among the processes and every process
+    returns the same report. See :mod:`ltrobust.audit.engine`. Attacks named in
+    ``worst_only`` (a subset of ``attacks``) only feed the worst case: each attacks only the
+    samples still robust at its turn, and gets no row of its own (``diagnostics["worst_only"]``
+    says how many samples it attacked and broke).
     """
     if isinstance(attacks, str):
         attacks = parse_attack_list(attacks)
@@ -140,10 +167,19 @@ def audit(
         seed=seed,
         groups=groups,
         device=device,
+        aa_tail_targets=aa_tail_targets,
+        amp=amp,
+        channels_last=channels_last,
+        compile=compile,
     )
     if attacks is not None:
         config.attacks = parse_attack_list(",".join(attacks))
+    if worst_only:
+        text = worst_only if isinstance(worst_only, str) else ",".join(worst_only)
+        config.worst_only = parse_attack_list(text)
     config.validate()
+    if resume and cache_dir is None:
+        raise ConfigError("resume needs cache_dir, the folder that holds the finished batches")
     data_options = {
         "data_dir": data_dir,
         "imbalance_ratio": imbalance_ratio,
@@ -185,18 +221,32 @@ def audit(
         diag = DiagnosticsConfig(sweep=sweep, thresholds=thresholds or Thresholds())
         if kappas is not None:
             diag.kappas = tuple(sorted(set(float(k) for k in kappas)))
-    parts, run_warnings = run_audit(
-        loaded.model,
-        data.x,
-        data.y,
-        data.indices,
-        info,
-        config,
-        threat=threat,
-        step_size=step_size,
-        progress=progress,
-        diagnostics=diag,
-    )
+    ctx = _dist_context(device)
+    execution: dict[str, Any] = {}
+    try:
+        cache = None
+        if cache_dir is not None:
+            root = cache_dir(data.name) if callable(cache_dir) else cache_dir
+            material = _cache_material(loaded, data, config, threat, step_size, diag, options, ctx)
+            cache = open_cache(root, material, resume=resume, ctx=ctx)
+        parts, run_warnings = run_audit(
+            loaded.model,
+            data.x,
+            data.y,
+            data.indices,
+            info,
+            config,
+            threat=threat,
+            step_size=step_size,
+            progress=progress,
+            diagnostics=diag,
+            ctx=ctx,
+            cache=cache,
+            execution=execution,
+        )
+    finally:
+        ddp.teardown(ctx)
+    execution.update(cache=str(cache.dir) if cache else None, resume=resume)
     warnings.extend(run_warnings)
     cfg = {
         **asdict(config),
@@ -205,13 +255,71 @@ def audit(
         "n": len(data.y),
         "diagnostics": _diag_config(diag),
     }
+    provenance = _provenance(loaded, data, config, command)
+    provenance["execution"] = execution
     return assemble_report(
         parts,
-        provenance=_provenance(loaded, data, config, command),
+        provenance=provenance,
         config=cfg,
         dataset=_dataset_info(data, group_map, groups),
         warnings=warnings,
     )
+
+
+def _dist_context(device: str) -> ddp.DistContext:
+    """This process's place: under torchrun (``WORLD_SIZE`` > 1) it joins the process group
+    (NCCL on CUDA, gloo on CPU, device ``cuda:LOCAL_RANK``); alone it just resolves ``device``."""
+    from ltrobust.audit.runner import resolve_device
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return ddp.setup(device)
+    return ddp.DistContext(device=resolve_device(device))
+
+
+def _cache_material(
+    loaded: LoadedModel,
+    data: EvalData,
+    config: AuditConfig,
+    threat: ThreatModel,
+    step_size: float,
+    diag: DiagnosticsConfig | None,
+    load_options: dict[str, Any],
+    ctx: ddp.DistContext,
+) -> dict[str, Any]:
+    """What a finished batch depends on (the resume key): the model, the samples and every
+    setting that changes per-sample results. Not in it: thresholds and groups (they only
+    change summaries and the verdict) and the number of processes."""
+    diag_cfg = _diag_config(diag)
+    if diag_cfg is not None:
+        diag_cfg.pop("thresholds")
+    versions = _versions()
+    return {
+        "model": {
+            "sha256": loaded.sha256,
+            "format": loaded.format,
+            "load_options": {k: load_options.get(k) for k in _LOAD_KEYS},
+        },
+        "data": {"n": len(data.y), "sha256": tensor_sha256(data.x, data.y, data.indices)},
+        "audit": {
+            "attacks": {
+                name: build_attack(name, threat, step_size, seed=config.seed).settings()
+                for name in config.attacks
+            },
+            "norm": threat.norm,
+            "eps": threat.eps,
+            "step": step_size,
+            "seed": config.seed,
+            "batch_size": config.batch_size,
+            "amp": config.amp,
+            "channels_last": config.channels_last,
+            "compile": config.compile,
+            "aa_tail_targets": config.aa_tail_targets,
+            "worst_only": config.worst_only,
+        },
+        "diagnostics": diag_cfg,
+        "device": ctx.device.type,
+        "versions": {k: versions[k] for k in ("ltrobust", "torch", "pyautoattack")},
+    }
 
 
 def _diag_config(diag: DiagnosticsConfig | None) -> dict[str, Any] | None:

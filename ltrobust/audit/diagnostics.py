@@ -33,6 +33,7 @@ class Thresholds:
     zero_grad: float = 0.05  #: share of samples whose whole clean input gradient is 0
     unbounded: float = 0.05  #: accuracy an eps = whole-box attack may leave
     square: float = 0.005  #: share of samples only Square breaks
+    tail_targets: float = 0.005  #: share of samples only tail-targeted APGD breaks
     min_samples: int = 5  #: a gap must concern at least this many samples to count
 
 

@@ -2,36 +2,62 @@
 
 Per-attack numbers use every sample. The worst case is per sample (house rule 4): a sample is
 robust only if it is classified correctly clean and under every attack run — the mean over
-samples of the min over attacks, never the min over attacks of the means.
+samples of the min over attacks, never the min over attacks of the means. Attacks that only
+feed the worst case (``worst_only``, the tail-targeted APGD) attack only the samples still
+robust at their turn and have no row of their own.
+
+Every pass runs batch by batch through :class:`ltrobust.audit.engine.Engine` (streaming,
+sharding under torchrun, resume, out-of-memory halving); what a batch computes is in
+:mod:`ltrobust.audit.passes`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from ltrobust.attacks import ATTACK_NAMES, Attack, ThreatModel, build_attack, salt_of, sample_seeds
-from ltrobust.audit.checks import check_finite, probe_model
+from ltrobust.attacks import (
+    ATTACK_NAMES,
+    Attack,
+    IterativeAttack,
+    ThreatModel,
+    build_attack,
+    salt_of,
+)
+from ltrobust.audit.cache import RecordCache, prepare_cache
+from ltrobust.audit.checks import probe_model
 from ltrobust.audit.diagnostics import (
     DiagnosticsConfig,
     ZeroGradMeter,
     by_group,
-    clean_gradient_zero,
     is_randomised,
 )
+from ltrobust.audit.engine import prepare_model
+from ltrobust.audit.passes import (
+    AttackPass,
+    BatchView,
+    amp_flips,
+    attack_hook,
+    clean_record,
+    engine_results,
+    kappa_key,
+    make_engine,
+    predict,
+)
 from ltrobust.audit.sweep import run_sweep, run_unbounded
+from ltrobust.audit.tail_targets import tail_targets
 from ltrobust.audit.verdict import judge
 from ltrobust.errors import ConfigError
 from ltrobust.metrics import confusion_matrix, summarize
 from ltrobust.report.schema import AuditReport, Outcome
+from ltrobust.train.ddp import DistContext
 
 #: every named attack of METHODS §2 except aa-fast, which aa already contains
 DEFAULT_ATTACKS = tuple(name for name in ATTACK_NAMES if name != "aa-fast")
+AMP_CHOICES = ("none", "bf16")
 
 
 class ProgressCallback(Protocol):
@@ -56,8 +82,24 @@ class AuditConfig:
     seed: int = 0
     groups: str = "thirds"
     device: str = "auto"
+    #: also run targeted APGD towards tail classes on the survivors (``--aa-tail-targets``)
+    aa_tail_targets: bool = False
+    #: ``bf16``: attacks iterate under bfloat16 autocast; final predictions stay float32
+    amp: str = "none"
+    #: channels-last memory format for the model and the batches (4-D inputs)
+    channels_last: bool = False
+    #: run attacks and predictions on ``torch.compile(model)``
+    compile: bool = False
+    #: attacks of ``attacks`` that only feed the worst case: they attack only the samples
+    #: still robust at their turn and get no row of their own
+    worst_only: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
+        stray = [a for a in self.worst_only if a not in self.attacks]
+        if stray:
+            raise ConfigError(f"--worst-only names attacks not in --attacks: {', '.join(stray)}")
+        if self.amp not in AMP_CHOICES:
+            raise ConfigError(f"--amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
         if self.eps is not None and not 0 < self.eps <= 1:
             raise ConfigError(f"--eps must be in (0, 1] for [0, 1] pixels, got {self.eps:g}")
         if self.step is not None and not 0 < self.step <= 1:
@@ -78,55 +120,7 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-class _Batches:
-    """Fixed-order batches of (dataset index, x, y) moved to ``device``."""
-
-    def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, bs: int, device: torch.device
-    ) -> None:
-        self.x, self.y, self.idx, self.bs, self.device = x, y, idx, bs, device
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __iter__(self):
-        for s in range(0, len(self.y), self.bs):
-            yield (
-                self.idx[s : s + self.bs],
-                self.x[s : s + self.bs].to(self.device),
-                self.y[s : s + self.bs].to(self.device),
-            )
-
-
-def _predict_all(
-    batches: _Batches,
-    name: str,
-    predict: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
-    progress: ProgressCallback | None,
-) -> tuple[torch.Tensor, float]:
-    """Predictions (CPU int64, N) of ``predict(idx, x, y)`` over all batches, and seconds."""
-    t0 = time.perf_counter()
-    preds, correct, seen = [], 0, 0
-    if progress:
-        progress.start(name, len(batches))
-    for idx, xb, yb in batches:
-        pred = predict(idx, xb, yb).cpu()
-        preds.append(pred)
-        correct += int((pred == yb.cpu()).sum())
-        seen += len(yb)
-        if progress:
-            progress.advance(name, len(yb), correct, seen)
-    if progress:
-        progress.finish(name)
-    out = torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
-    return out, time.perf_counter() - t0
-
-
-def _logits_pred(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
-    with torch.no_grad():
-        logits = model(x)
-    check_finite(logits, where)
-    return logits.argmax(dim=1)
+_logits_pred = predict  # the argmax of the logits, checked to be finite
 
 
 def _outcome(
@@ -164,21 +158,31 @@ def run_audit(
     step_size: float,
     progress: ProgressCallback | None = None,
     diagnostics: DiagnosticsConfig | None = None,
+    ctx: DistContext | None = None,
+    cache: RecordCache | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Evaluate ``model`` clean and under each attack of ``config`` on (x N x C x H x W, y N),
     then (unless ``diagnostics`` is None) the diagnostics of fake robustness and the verdict.
 
     ``data_info`` holds ``name``, ``num_classes``, ``class_names`` and ``groups``. Returns the
     report's parts (``clean``, ``attacks``, ``worst_case``, ``per_sample``, ``diagnostics``,
-    ``verdict``) and warnings.
+    ``verdict``) and warnings. Batches run through :class:`~ltrobust.audit.engine.Engine`:
+    ``ctx`` shares them among torchrun processes (default: this process alone, on
+    ``config.device``), ``cache`` stores each finished batch and, when resuming, supplies it;
+    ``execution``, if given, receives the process count and the batches computed and reused.
     """
-    device = resolve_device(config.device)
-    model = model.to(device).eval()
-    probe = x[: min(len(x), config.batch_size)].to(device)
+    ctx = ctx if ctx is not None else DistContext(device=resolve_device(config.device))
+    model, net = prepare_model(
+        model, ctx.device, channels_last=config.channels_last, compile=config.compile
+    )
+    engine = make_engine(x, y, indices, config, ctx, cache, progress)
+    probe = engine.to_device(x[: min(len(x), config.batch_size)])
     warnings = probe_model(model, probe[:2], data_info["num_classes"], data_info["name"])
+    prepare_cache(cache, ctx)
     run = _AuditRun(
         model,
-        _Batches(x, y, indices, config.batch_size, device),
+        BatchView(engine),
         y,
         data_info,
         config,
@@ -186,6 +190,7 @@ def run_audit(
         step_size,
         progress,
         diagnostics,
+        net=net,
     )
     diag: dict[str, Any] = {}
     if diagnostics is not None:
@@ -193,9 +198,14 @@ def run_audit(
         diag["softmax_outputs"] = any("probabilities" in w for w in warnings)
     clean, clean_pred = run.clean()
     outcomes, adv_preds = run.attacks(clean)
-    extra_preds: dict[str, torch.Tensor] = {}
+    extra_preds: dict[str, torch.Tensor] = dict(run.worst_only)
+    if run.worst_only:
+        diag["worst_only"] = run.worst_only_info
     if diagnostics is not None:
         diag.update(run.measure(adv_preds, extra_preds))
+    run.clean_pred = clean_pred
+    tail_targets(run, config, diag, clean_pred, adv_preds, extra_preds)
+    engine_results(run, diag, warnings, execution)
     worst_pred, robust = worst_case_predictions(y, clean_pred, {**adv_preds, **extra_preds})
     worst = None
     if adv_preds or extra_preds:
@@ -234,7 +244,7 @@ class _AuditRun:
     def __init__(
         self,
         model: nn.Module,
-        batches: _Batches,
+        batches: BatchView,
         y: torch.Tensor,
         data_info: dict[str, Any],
         config: AuditConfig,
@@ -242,40 +252,83 @@ class _AuditRun:
         step_size: float,
         progress: ProgressCallback | None,
         diagnostics: DiagnosticsConfig | None,
+        net: nn.Module | None = None,
     ) -> None:
         self.model, self.batches, self.y, self.info = model, batches, y, data_info
+        #: what attacks and predictions run on: ``model`` or its torch.compile version
+        self.net = net if net is not None else model
+        self.engine = batches.engine
+        self.pgd_zero: torch.Tensor | None = None  # N x 2 from pgd20's gradient hook
+        self.sweep_clean: dict[float, torch.Tensor] = {}  # kappa -> clean predictions
+        self.amp_flips: dict[str, dict[str, int]] = {}  # pass label -> flips of the re-check
+        self.worst_only: dict[str, torch.Tensor] = {}  # predictions of worst-case-only attacks
+        self.worst_only_info: dict[str, dict[str, Any]] = {}
         self.config, self.threat, self.step = config, threat, step_size
         self.progress, self.diagnostics = progress, diagnostics
         self.clean_zero: list[torch.Tensor] = []
         self.meter = ZeroGradMeter() if diagnostics is not None else None
         self.aa_broken_by: list[str] = []
+        self.clean_pred: torch.Tensor | None = None
 
     def clean(self) -> tuple[Outcome, torch.Tensor]:
-        def predict(i, xb, yb):
-            if self.diagnostics is not None:
-                self.clean_zero.append(clean_gradient_zero(self.model, xb, yb))
-            return _logits_pred(self.model, xb, "clean inputs")
+        """The clean pass: one forward per batch gives the predictions, the sweep's clean
+        predictions at every kappa (argmax of the logits x 10^-kappa) and, with diagnostics,
+        the zero-gradient shares at the clean input."""
+        diag = self.diagnostics
+        kappas = list(diag.kappas) if diag is not None and diag.sweep else []
 
-        pred, secs = _predict_all(self.batches, "clean", predict, self.progress)
+        fn = clean_record(self.net, kappas, gradient=diag is not None)
+        rec, secs = self.engine.run_pass("clean", fn)
+        pred = rec["pred"]
+        if diag is not None:
+            self.clean_zero = [rec["zero"].T]
+        self.sweep_clean = {k: rec[kappa_key(k)] for k in kappas}
+        self.clean_pred = pred
         return _outcome("clean", {}, self.y, pred, self.info, secs, None), pred
 
     def predictions(
-        self, attack: Attack, salt_name: str, label: str, model: nn.Module | None = None
+        self,
+        attack: Attack,
+        salt_name: str,
+        label: str,
+        model: nn.Module | None = None,
+        alive: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, float]:
-        """Predictions of the model under ``attack`` (on ``model``, default the audited one)."""
-        net = model if model is not None else self.model
-        salt = salt_of(salt_name)
+        """Predictions (CPU int64) of the model under ``attack`` (run on ``model``, default
+        the audited network) for every sample, or for the samples at positions ``pos``.
 
-        def predict(i, xb, yb):
-            x_adv = attack(net, xb, yb, seeds=sample_seeds(self.config.seed, salt, i))
-            if getattr(attack, "grad_hook", None) is not None and self.meter is not None:
-                self.meter.end_batch()
-            details = getattr(attack, "last_details", None)
-            if details and attack.name in ("aa", "aa-fast"):
-                self.aa_broken_by.extend(details["broken_by"])
-            return _logits_pred(self.model, x_adv, f"{label} adversarial inputs")
-
-        return _predict_all(self.batches, label, predict, self.progress)
+        With ``alive`` (bool, N, audit order) only those samples are attacked; the others keep
+        their clean prediction (for attacks that only feed the worst case). With ``--amp
+        bf16`` an :class:`IterativeAttack` iterates under bfloat16 autocast; its final
+        adversarial examples are classified in float32 (that prediction counts) and in
+        bfloat16, and the verdicts that differ are counted in ``amp_flips``. AutoAttack
+        (pyautoattack) always runs in float32.
+        """
+        fn = AttackPass(
+            attack,
+            net=model if model is not None else self.net,
+            judge=self.net,
+            engine=self.engine,
+            seed=self.config.seed,
+            salt=salt_of(salt_name),
+            where=f"{label} adversarial inputs",
+            alive=alive,
+            clean_pred=self.clean_pred,
+            hooked=alive is None and self.meter is not None and attack_hook(attack) is not None,
+            details=alive is None and attack.name in ("aa", "aa-fast"),
+        )
+        rec, secs = self.engine.run_pass(
+            label, fn, pos=pos, batch_sensitive=not isinstance(attack, IterativeAttack)
+        )
+        if fn.hooked:
+            self.pgd_zero = rec["zg"]
+        if fn.details:
+            self.aa_broken_by = rec["broken_by"]
+        if fn.amp:
+            y = self.y.cpu() if pos is None else self.y.cpu()[pos]
+            self.amp_flips[label] = amp_flips(rec["pred"], rec["amp_pred"], y)
+        return rec["pred"], secs
 
     def attacks(self, clean: Outcome) -> tuple[dict[str, Outcome], dict[str, torch.Tensor]]:
         outcomes: dict[str, Outcome] = {}
@@ -285,11 +338,32 @@ class _AuditRun:
             attack = build_attack(
                 name, self.threat, self.step, seed=self.config.seed, grad_hook=hook
             )
+            if name in self.config.worst_only:
+                self.worst_only[name] = self._worst_only(attack, name, preds)
+                continue
             preds[name], secs = self.predictions(attack, name, name)
             outcomes[name] = _outcome(
                 name, attack.settings(), self.y, preds[name], self.info, secs, clean
             )
         return outcomes, preds
+
+    def _worst_only(
+        self, attack: Attack, name: str, preds: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Run ``attack`` only on the samples correct clean and under every attack so far."""
+        assert self.clean_pred is not None
+        y = self.y.cpu()
+        alive = self.clean_pred == y
+        for p in [*preds.values(), *self.worst_only.values()]:
+            alive &= p == y
+        pred, secs = self.predictions(attack, name, name, alive=alive)
+        self.worst_only_info[name] = {
+            "settings": attack.settings(),
+            "attacked": int(alive.sum()),
+            "newly_broken": int((alive & (pred != y)).sum()),
+            "seconds": secs,
+        }
+        return pred
 
     def measure(
         self, adv_preds: dict[str, torch.Tensor], extra: dict[str, torch.Tensor]
@@ -302,9 +376,9 @@ class _AuditRun:
             "clean": by_group(zero[0], y, groups),
             "sample_level": by_group(zero[1], y, groups),
         }
-        if len(self.meter.entry_ratio()):
-            out["zero_grad"]["pgd_mean"] = by_group(self.meter.entry_ratio(), y, groups)
-            out["zero_grad"]["pgd_sample_level"] = by_group(self.meter.sample_ratio(), y, groups)
+        if self.pgd_zero is not None:
+            out["zero_grad"]["pgd_mean"] = by_group(self.pgd_zero[:, 0], y, groups)
+            out["zero_grad"]["pgd_sample_level"] = by_group(self.pgd_zero[:, 1], y, groups)
         if self.diagnostics.sweep:
             out["sweep"] = run_sweep(self, adv_preds, extra)
         if self.diagnostics.unbounded:

@@ -5,6 +5,8 @@ bias-free head the same as dividing W by 10^kappa). Clean accuracy and the DLR-b
 invariant to that; PGD on CE is not: its accuracy is U-shaped in kappa, lowest where the CE
 gradient is informative. Every PGD-20 of the sweep starts from the same per-sample random points
 as ``pgd20``, so kappa is the only thing that changes; at kappa = 0 the sweep reuses ``pgd20``.
+The clean predictions at every kappa come from the audit's one clean pass (the argmax of the
+clean logits times 10^-kappa), not from extra forward passes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ltrobust.attacks import AutoAttackAdapter, CrossEntropy, IterativeAttack, salt_of, sample_seeds
+from ltrobust.attacks import AutoAttackAdapter, CrossEntropy, IterativeAttack
 from ltrobust.audit.diagnostics import LogitScale, accuracy_by_group, unbounded_attack
 
 if TYPE_CHECKING:
@@ -32,21 +34,13 @@ def run_sweep(
     Adds the per-sample predictions of every sweep attack to ``extra`` (they count in the
     worst case). Returns ``{"kappas": [...], "rows": [...]}``.
     """
-    from ltrobust.audit.runner import _logits_pred, _predict_all
-
     cfg = run.diagnostics
     assert cfg is not None
     kappas = list(cfg.kappas)
     ends = {kappas[0], kappas[-1], 0.0} if cfg.invariant and run.info["num_classes"] >= 3 else set()
     groups, y, rows = run.info["groups"], run.y, []
     for kappa in kappas:
-        scaled = LogitScale(run.model, 10.0 ** (-kappa))
-        clean, _ = _predict_all(
-            run.batches,
-            _key("clean", kappa),
-            lambda i, xb, yb, m=scaled: _logits_pred(m, xb, "clean inputs"),
-            None,
-        )
+        clean = run.sweep_clean[kappa]
         if kappa == 0 and "pgd20" in adv_preds:
             pgd = adv_preds["pgd20"]
         else:
@@ -67,6 +61,7 @@ def run_sweep(
             "invariant_attack": None,
         }
         if kappa in ends:
+            scaled = LogitScale(run.net, 10.0 ** (-kappa))
             dlr = AutoAttackAdapter(
                 run.threat, version="dlr", seed=run.config.seed, name="apgd-dlr"
             )
@@ -81,22 +76,12 @@ def run_sweep(
 def run_unbounded(run: _AuditRun) -> dict[str, Any]:
     """Accuracy under PGD-20 with a budget that holds the whole box, on up to
     ``unbounded_n`` evenly spaced samples; anything well above 0% means masked gradients."""
-    from ltrobust.audit.runner import _Batches, _logits_pred, _predict_all
-
     cfg = run.diagnostics
     assert cfg is not None
-    b = run.batches
-    n = len(b)
+    n = len(run.batches)
     pick = torch.unique(torch.linspace(0, n - 1, min(n, cfg.unbounded_n)).round().long())
-    sub = _Batches(b.x[pick], b.y[pick], b.idx[pick], b.bs, b.device)
-    attack = unbounded_attack(run.threat, b.x.shape[1:])
-    salt = salt_of("unbounded")
-
-    def predict(i, xb, yb):
-        x_adv = attack(run.model, xb, yb, seeds=sample_seeds(run.config.seed, salt, i))
-        return _logits_pred(run.model, x_adv, "unbounded adversarial inputs")
-
-    pred, _ = _predict_all(sub, "unbounded", predict, run.progress)
-    out = accuracy_by_group(pred, b.y[pick], run.info["groups"])
+    attack = unbounded_attack(run.threat, run.batches.x.shape[1:])
+    pred, _ = run.predictions(attack, "unbounded", "unbounded", pos=pick)
+    out = accuracy_by_group(pred, run.y.cpu()[pick], run.info["groups"])
     out.update({"n": len(pick), "eps": attack.threat.eps, "settings": attack.settings()})
     return out

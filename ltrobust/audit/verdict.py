@@ -8,8 +8,8 @@ measured value, the threshold and a sentence.
 Verdict of a scope:
 
 - ``inflated``: a gradient-masking check fired there (kappa sensitivity, adaptive gap, PGD-vs-AA
-  gap, zero gradients, unbounded attack not reaching 0%, Square beating white-box attacks, FGSM
-  beating PGD) and PGD-20 lies more than ``inflation`` above the believed accuracy;
+  gap, zero gradients, unbounded attack not reaching 0%, Square beating white-box attacks,
+  targeted APGD towards tail classes breaking what every other attack missed, FGSM beating PGD) and PGD-20 lies more than ``inflation`` above the believed accuracy;
 - ``suspect``: any check fired (randomised model, softmax outputs, PGD not converged, or a masking
   check with little inflation), or no scale-invariant attack was run, so the evidence is thin;
 - ``reliable``: none of that.
@@ -36,6 +36,7 @@ MASKING_CHECKS = (
     "zero_gradient",
     "unbounded_not_zero",
     "square_breaks_more",
+    "tail_targets_break_more",
     "fgsm_beats_pgd",
 )
 
@@ -148,6 +149,13 @@ def scope_checks(
             th.square,
             "black-box Square breaks samples no white-box attack did",
         )
+    if diag.get("aa_tail"):
+        c.add(
+            "tail_targets_break_more",
+            _pick(diag["aa_tail"]["newly_broken_share"], scope),
+            th.tail_targets,
+            "targeted APGD towards tail classes breaks samples every other attack missed",
+        )
     return c.out
 
 
@@ -190,6 +198,8 @@ def judge_scope(
     headline = inflation.get("pgd20")
     if headline is None:
         headline = _min_opt([inflation.get(a) for a in GRADIENT_ATTACKS])
+    if headline is None:  # no gradient attack run (e.g. AutoAttack alone): the least inflated
+        headline = _min_opt(list(inflation.values()))
     n = scope_size(worst, scope) if worst is not None else 0
     big = headline is not None and headline > th.inflation and headline * n >= th.min_samples
     masking = any(c["name"] in MASKING_CHECKS for c in flags)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import os
 import re
 import shlex
 import sys
@@ -11,12 +13,29 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ltrobust.cli.common import GroupMode, Norm, fail, guarded, parse_floats, pct, stdout, warn
+from ltrobust.cli.common import (
+    GroupMode,
+    Norm,
+    fail,
+    guarded,
+    parse_floats,
+    pct,
+    stderr,
+    stdout,
+    warn,
+)
 from ltrobust.cli.progress import RichProgress
 
 # the same list as ltrobust.audit.runner.DEFAULT_ATTACKS, not imported because that would load
 # torch for every command (gate and report included); a test checks that they agree
 DEFAULT_ATTACK_TEXT = "fgsm,pgd20,pgd100,mim,cw20,cw100,adaptive,adaptive-auto,aa"
+#: the resume cache inside the report directory (ltrobust.audit.cache.CACHE_DIRNAME)
+CACHE_DIRNAME = ".ltrobust-cache"
+
+
+class Amp(str, enum.Enum):
+    none = "none"
+    bf16 = "bf16"
 
 
 def default_out_dir(model: str, dataset: str) -> Path:
@@ -49,7 +68,13 @@ def audit_command(
         str | None, typer.Option(help="Step size, e.g. 2/255 (default: the dataset's).")
     ] = None,
     n: Annotated[
-        int | None, typer.Option(help="Audit a class-stratified subset of N test samples.")
+        int | None,
+        typer.Option(
+            "--n",
+            "--num-samples",
+            help="Audit a class-stratified subset of N test samples (under torchrun write "
+            "--num-samples: torchrun takes --n for an abbreviation of its own options).",
+        ),
     ] = None,
     batch_size: Annotated[
         int, typer.Option(help="Batch size (results do not depend on it, except AutoAttack's).")
@@ -109,6 +134,40 @@ def audit_command(
     zero_grad_threshold: Annotated[
         float, typer.Option(help="Share of samples with an all-zero gradient that flags.")
     ] = 0.05,
+    aa_tail_targets: Annotated[
+        bool,
+        typer.Option(
+            help="Also run targeted APGD towards the tail classes (AutoAttack's top-9 targets "
+            "seldom include them) on the samples every other attack left correct."
+        ),
+    ] = False,
+    amp: Annotated[
+        Amp,
+        typer.Option(
+            help="bf16: attacks iterate under bfloat16 autocast; every final adversarial "
+            "example is re-checked in float32 (AutoAttack always runs in float32)."
+        ),
+    ] = Amp.none,
+    channels_last: Annotated[
+        bool, typer.Option(help="Channels-last memory format for the model and the batches.")
+    ] = False,
+    compile: Annotated[
+        bool, typer.Option("--compile", help="Run the model through torch.compile.")
+    ] = False,
+    worst_only: Annotated[
+        str | None,
+        typer.Option(
+            help="Attacks of --attacks that only feed the worst case: each attacks only the "
+            "samples still robust at its turn (faster) and gets no row of its own."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse the finished batches of an interrupted audit with the same model, data "
+            "and settings (kept in OUT/.ltrobust-cache)."
+        ),
+    ] = False,
     baseline: Annotated[
         Path | None,
         typer.Option(
@@ -126,7 +185,7 @@ def audit_command(
         from ltrobust.attacks import parse_attack_list, parse_number
         from ltrobust.audit import audit
         from ltrobust.audit.diagnostics import Thresholds, parse_kappas
-        from ltrobust.cli.verdict import print_verdict
+        from ltrobust.cli.verdict import print_aa_targets, print_verdict
         from ltrobust.data import load_class_counts
         from ltrobust.report import write_per_class_csv, write_report_files
 
@@ -141,7 +200,12 @@ def audit_command(
             "output_key": output_key,
         }
         counts = load_class_counts(class_counts) if class_counts is not None else None
-        with RichProgress(enabled=not quiet) as progress:
+        main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
+
+        def cache_dir(name: str) -> Path:
+            return (out if out is not None else default_out_dir(model, name)) / CACHE_DIRNAME
+
+        with RichProgress(enabled=not quiet and main_process) as progress:
             report = audit(
                 model,
                 dataset,
@@ -164,6 +228,13 @@ def audit_command(
                 diagnose=diagnostics,
                 sweep=sweep,
                 kappas=parse_kappas(kappa),
+                aa_tail_targets=aa_tail_targets,
+                amp=amp.value,
+                channels_last=channels_last,
+                compile=compile,
+                cache_dir=cache_dir,
+                resume=resume,
+                worst_only=worst_only,
                 thresholds=Thresholds(
                     inflation=inflation_threshold,
                     aa_gap=aa_gap,
@@ -172,10 +243,14 @@ def audit_command(
                     zero_grad=zero_grad_threshold,
                 ),
             )
+        if not main_process:
+            return
         for w in report.diagnostics.get("warnings", []):
             warn(w)
+        _print_execution(report, resume)
         print_report_table(report)
         print_verdict(report)
+        print_aa_targets(report)
         target = out if out is not None else default_out_dir(model, report.dataset["name"])
         report.save(str(target / "report.json"))
         write_per_class_csv(report, str(target / "per_class.csv"))
@@ -188,6 +263,26 @@ def audit_command(
             _gate_against(report, base, fail_on_regression)
 
     guarded(run)
+
+
+def _print_execution(report, resume: bool) -> None:  # noqa: ANN001
+    """On stderr: how many finished batches a resumed audit reused, and the amp re-check."""
+    ex = report.provenance.get("execution") or {}
+    if resume and ex.get("batches") is not None:
+        stderr.print(
+            f"resume: reused {ex['reused']} of {ex['batches']} batches from {ex['cache']}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    flips = (report.diagnostics.get("amp") or {}).get("flips") or {}
+    if flips:
+        total = sum(f["flipped"] for f in flips.values())
+        each = ", ".join(f"{k}: {v['flipped']}" for k, v in flips.items())
+        stderr.print(
+            f"amp: the float32 re-check changed {total} verdicts of bfloat16 attacks ({each})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _read_baseline(baseline: Path | None, fail_on_regression: bool):  # noqa: ANN202

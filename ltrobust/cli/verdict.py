@@ -65,3 +65,35 @@ def print_verdict(report: Any) -> None:
         )
         for flag in v["flags"]:
             stdout.print(f"           - {flag}", highlight=False)
+
+
+def print_aa_targets(report: Any) -> None:
+    """AutoAttack's target classes against the tail, and what tail-targeted APGD added."""
+    diag = report.diagnostics
+    stats, tail = diag.get("aa_targets"), diag.get("aa_tail")
+    if stats:
+        share = stats["tail_target_share"]
+        never = stats["tail_classes_never_targeted"]
+        note = "" if stats["applies"] else " (every other class is a target: C <= 10)"
+        stdout.print(
+            f"AutoAttack targets (top-{stats['k']} runners-up of the clean logits){note}: "
+            f"{pct(share['overall'])}% of correctly classified samples have a tail class among "
+            f"them; tail share of all targets {pct(stats['pairs_by_group'].get('tail'))}%; "
+            f"tail classes never targeted: {len(never)}"
+            + (
+                f" ({', '.join(map(str, never[:12]))}{', ...' if len(never) > 12 else ''})"
+                if never
+                else ""
+            ),
+            highlight=False,
+        )
+    if tail:
+        groups = tail["newly_broken_share"]["groups"]
+        per = ", ".join(f"{g} {pct(v)}%" for g, v in groups.items())
+        stdout.print(
+            f"tail-targeted APGD ({tail['attack']['max_targets']} tail targets, "
+            f"{tail['attack']['n_iter']} iterations) on {tail['attacked']} surviving samples: "
+            f"broke {tail['newly_broken']} more ({pct(tail['newly_broken_share']['overall'])}% of "
+            f"all; {per})",
+            highlight=False,
+        )

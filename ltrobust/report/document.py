@@ -53,6 +53,7 @@ def build_document(report: AuditReport, plots: dict[str, bytes]) -> Document:
         _per_class,
         _sweep,
         _zero_grad,
+        _aa_targets,
         _landing,
         _provenance,
     ):
@@ -321,6 +322,44 @@ def _zero_grad(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
     ]
     cap = "Share (%) of input-gradient entries that are exactly 0; 'whole sample': samples whose entire gradient is 0."
     out.append(Table(["gradient at", *scopes], rows, cap))
+    return out
+
+
+def _aa_targets(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
+    """AutoAttack's target classes vs the tail, and what tail-targeted APGD added."""
+    diag = report.diagnostics or {}
+    stats, tail = diag.get("aa_targets"), diag.get("aa_tail")
+    if not stats and not tail:
+        return []
+    out: list[Block] = [Heading("AutoAttack's targets and the tail", "aa-targets")]
+    if stats:
+        share = stats.get("tail_target_share") or {}
+        never = stats.get("tail_classes_never_targeted") or []
+        out.append(
+            Para(
+                f"APGD-T and FAB-T aim each sample at its top-{stats.get('k')} runner-up classes "
+                f"by clean logit. {pct(share.get('overall'))}% of the "
+                f"{stats.get('samples')} correctly classified samples have a tail class among "
+                f"them (per group: "
+                + ", ".join(f"{g} {pct(v)}%" for g, v in (share.get("groups") or {}).items())
+                + f"); tail classes never targeted: {len(never)}"
+                + (f" ({', '.join(map(str, never))})" if never else "")
+                + ("." if stats.get("applies", True) else " (C <= 10: every class is a target).")
+            )
+        )
+    if tail:
+        st = tail.get("attack") or {}
+        newly = tail.get("newly_broken_share") or {}
+        out.append(
+            Para(
+                f"Targeted APGD towards the {st.get('max_targets')} highest-scoring tail classes "
+                f"({st.get('n_iter')} iterations), run on the {tail.get('attacked')} samples every "
+                f"other attack left correct, broke {tail.get('newly_broken')} more "
+                f"({pct(newly.get('overall'))}% of all; "
+                + ", ".join(f"{g} {pct(v)}%" for g, v in (newly.get("groups") or {}).items())
+                + "); they count in the worst case."
+            )
+        )
     return out
 
 

@@ -1,0 +1,229 @@
+"""What one batch of a pass computes: the records of :mod:`ltrobust.audit.engine`.
+
+- the clean pass (:func:`clean_record`): ONE forward pass per batch gives the clean
+  predictions, the sweep's clean predictions at every kappa (argmax of the logits times
+  10^-kappa: no extra forward passes) and, with diagnostics, the zero-gradient shares at the
+  clean input (the same forward, with its backward);
+- an attack pass (:class:`AttackPass`): the adversarial batch, its float32 prediction and,
+  as asked, the bfloat16 prediction of the ``--amp`` re-check, the zero-gradient shares of a
+  hooked attack, and which AutoAttack component broke each sample.
+
+Attacks that only feed the worst case get an ``alive`` mask and attack only the samples still
+robust; the others keep their clean prediction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ltrobust.attacks import Attack, IterativeAttack, sample_seeds
+from ltrobust.audit.cache import RecordCache
+from ltrobust.audit.checks import check_finite
+from ltrobust.audit.diagnostics import ZeroGradMeter
+from ltrobust.audit.engine import Batch, Engine, Record
+from ltrobust.train.ddp import DistContext
+
+if TYPE_CHECKING:
+    from ltrobust.audit.runner import AuditConfig, ProgressCallback, _AuditRun
+
+
+class BatchView:
+    """Every batch in order as (dataset indices, x, y on the device), streamed by the engine:
+    for code that needs a plain pass over the data (no sharding, no cache, no records)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.x, self.y, self.idx = engine.x, engine.y, engine.idx
+        self.bs, self.device = engine.bs, engine.device
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        for b in self.engine.iter_batches():
+            yield b.idx, b.x, b.y
+
+
+def kappa_key(kappa: float) -> str:
+    return f"kappa={kappa:g}"
+
+
+def clean_logits(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, gradient: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits (B x K) at the clean ``x`` and, with ``gradient``, per sample the share of
+    exactly-zero entries of the CE input gradient and whether all are zero (B x 2, CPU;
+    RoBal §3.3), from the same forward pass."""
+    if not gradient:
+        with torch.no_grad():
+            logits = model(x)
+        check_finite(logits, "clean inputs")
+        return logits, None
+    xg = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(xg)
+        check_finite(logits.detach(), "clean inputs")
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, xg)
+    zero = (grad == 0).flatten(1)
+    return logits.detach(), torch.stack([zero.float().mean(1), zero.all(1).float()], 1).cpu()
+
+
+def clean_record(
+    net: nn.Module, kappas: Sequence[float], gradient: bool
+) -> Callable[[Batch], Record]:
+    """The clean pass's batch function: ``pred`` (B), ``kappa=<k>`` (B) for every kappa and,
+    with ``gradient``, ``zero`` (B x 2)."""
+
+    def fn(b: Batch) -> Record:
+        logits, zero = clean_logits(net, b.x, b.y, gradient=gradient)
+        rec: Record = {"pred": logits.argmax(dim=1).cpu()}
+        if zero is not None:
+            rec["zero"] = zero
+        for k in kappas:
+            scaled = logits * (10.0 ** (-k))  # what LogitScale(net, 10 ** -k) computes
+            check_finite(scaled, "clean inputs")
+            rec[kappa_key(k)] = scaled.argmax(dim=1).cpu()
+        return rec
+
+    return fn
+
+
+def predict(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
+    """argmax of ``model(x)`` (no gradient); non-finite logits raise ModelOutputError."""
+    with torch.no_grad():
+        logits = model(x)
+    check_finite(logits, where)
+    return logits.argmax(dim=1)
+
+
+def amp_flips(pred: torch.Tensor, low: torch.Tensor, y: torch.Tensor) -> dict[str, int]:
+    """How many verdicts (correct or not) the float32 re-check changed: ``fp32_correct``
+    samples looked broken in bfloat16 only, ``fp32_wrong`` ones looked correct in it only."""
+    ok32, ok16 = pred == y, low == y
+    return {
+        "flipped": int((ok32 != ok16).sum()),
+        "fp32_correct": int((ok32 & ~ok16).sum()),
+        "fp32_wrong": int((~ok32 & ok16).sum()),
+    }
+
+
+class AttackPass:
+    """The batch function of one attack pass (call it with a :class:`Batch`).
+
+    Args:
+        attack: the attack; it runs on ``net`` with per-sample seeds from ``(seed, salt)``.
+        net: what the attack runs on (the audited network, or a wrapper of it).
+        judge: what classifies the adversarial examples (the audited network, float32).
+        engine: gives the autocast context of ``--amp``.
+        alive: bool (N, audit order): attack only these; the rest keep ``clean_pred``.
+        hooked: record ``zg`` (B x 2), the attack's zero-gradient shares (needs a grad hook).
+        details: record ``broken_by`` (AutoAttack's component per sample).
+    """
+
+    def __init__(
+        self,
+        attack: Attack,
+        *,
+        net: nn.Module,
+        judge: nn.Module,
+        engine: Engine,
+        seed: int,
+        salt: int,
+        where: str,
+        alive: torch.Tensor | None = None,
+        clean_pred: torch.Tensor | None = None,
+        hooked: bool = False,
+        details: bool = False,
+    ) -> None:
+        self.attack, self.net, self.judge, self.engine = attack, net, judge, engine
+        self.seed, self.salt, self.where = seed, salt, where
+        self.alive, self.clean_pred = alive, clean_pred
+        self.hooked, self.details = hooked, details
+        #: bfloat16 autocast applies to our iterative attacks; pyautoattack stays float32
+        self.amp = engine.amp and isinstance(attack, IterativeAttack)
+
+    def __call__(self, b: Batch) -> Record:
+        keep = self.alive[b.pos] if self.alive is not None else None
+        sub = b.select(keep) if keep is not None else b
+        meter = ZeroGradMeter() if self.hooked else None
+        if meter is not None:
+            self.attack.grad_hook = meter.hook  # type: ignore[attr-defined]
+        p32 = p16 = torch.empty(0, dtype=torch.int64)
+        if len(sub):
+            with self.engine.autocast() if self.amp else contextlib.nullcontext():
+                seeds = sample_seeds(self.seed, self.salt, sub.idx)
+                x_adv = self.attack(self.net, sub.x, sub.y, seeds=seeds)
+            p32 = predict(self.judge, x_adv, self.where).cpu()
+            if self.amp:
+                with torch.no_grad(), self.engine.autocast():
+                    p16 = self.judge(x_adv).argmax(dim=1).cpu()
+        rec: Record = {"pred": p32}
+        if keep is not None:
+            assert self.clean_pred is not None
+            rec["pred"] = self.clean_pred[b.pos].clone()
+            rec["pred"][keep] = p32
+        if self.amp:
+            rec["amp_pred"] = rec["pred"].clone()
+            rec["amp_pred"][keep if keep is not None else slice(None)] = p16
+        if meter is not None:
+            meter.end_batch()
+            rec["zg"] = torch.stack([meter.entry_ratio(), meter.sample_ratio()], 1)
+        if self.details:
+            rec["broken_by"] = list(self.attack.last_details["broken_by"])  # type: ignore[attr-defined]
+        return rec
+
+
+def attack_hook(attack: Attack) -> Any:
+    """The attack's gradient observer (only iterative attacks have one), or None."""
+    return getattr(attack, "grad_hook", None)
+
+
+def make_engine(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    indices: torch.Tensor,
+    config: AuditConfig,
+    ctx: DistContext,
+    cache: RecordCache | None,
+    progress: ProgressCallback | None,
+) -> Engine:
+    """The engine of an audit run with ``config``'s batch size, amp and memory format."""
+    return Engine(
+        x,
+        y,
+        indices,
+        batch_size=config.batch_size,
+        ctx=ctx,
+        cache=cache,
+        progress=progress,
+        amp=config.amp == "bf16",
+        channels_last=config.channels_last,
+    )
+
+
+def engine_results(
+    run: _AuditRun,
+    diag: dict[str, Any],
+    warnings: list[str],
+    execution: dict[str, Any] | None,
+) -> None:
+    """The amp re-check's flips (into ``diag``), out-of-memory notes (into ``warnings``) and
+    how the run went (into ``execution``)."""
+    engine = run.engine
+    if run.amp_flips:
+        diag["amp"] = {"dtype": "bfloat16", "recheck": "float32", "flips": run.amp_flips}
+    warnings.extend(engine.notes)
+    if execution is not None:
+        execution.update(
+            world_size=engine.ctx.world_size,
+            batches=engine.reused + engine.computed,
+            computed=engine.computed,
+            reused=engine.reused,
+        )
