@@ -6,6 +6,7 @@ import typer
 
 from ltrobust import __version__
 from ltrobust.cli.audit import audit_command
+from ltrobust.cli.bench import bench_command
 from ltrobust.cli.compare import compare_command
 from ltrobust.cli.datasets import datasets_command
 from ltrobust.cli.gate import gate_command
@@ -28,6 +29,7 @@ app.command("report")(report_command)
 app.command("compare")(compare_command)
 app.command("gate")(gate_command)
 app.command("sweep")(sweep_command)
+app.command("bench")(bench_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,203 @@
+"""``ltrobust bench`` as a library call: one run, one dict of results (issue 6, items 1 and 3).
+
+One run measures, with the same threads and device throughout:
+
+- per architecture, at one batch: the floor (k forward+backward passes), our ``pgdK`` and
+  torchattacks' PGD, interleaved, with the ratios (:mod:`ltrobust.bench.attack`);
+- a full default audit on ``audit_n`` samples, split by attack (:mod:`ltrobust.bench.audit_time`);
+- the peak memory of an audit at each of ``memory_sizes`` (:mod:`ltrobust.bench.memory`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ltrobust
+from ltrobust.bench.attack import AttackBenchConfig, bench_arch, torchattacks_version
+from ltrobust.errors import ConfigError
+from ltrobust.fileio import atomic_write_text
+
+SCHEMA = "ltrobust-bench/1"
+DEFAULT_AUDIT_MODEL = "checkpoints/small_cnn-reat-fmnist-lt.pt"
+
+#: receives one line about what the benchmark is doing now
+EventFn = Callable[[str], None]
+
+
+@dataclass
+class BenchConfig:
+    """Everything one benchmark run does. ``threads=None`` keeps torch's current count."""
+
+    archs: list[str] = field(default_factory=lambda: ["small_cnn", "resnet18"])
+    attack: AttackBenchConfig = field(default_factory=AttackBenchConfig)
+    threads: int | None = None
+    device: str = "auto"
+    audit_n: int = 1000
+    audit_model: str = DEFAULT_AUDIT_MODEL
+    audit_dataset: str | None = None
+    audit_attacks: list[str] | None = None
+    data_dir: str | None = None
+    memory_sizes: list[int] = field(default_factory=lambda: [1000, 10000])
+    memory_attack: str = "fgsm"
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` (one line) on any bad setting, before anything runs."""
+        from ltrobust.models.registry import get_builder
+
+        if not self.archs and self.audit_n == 0 and not self.memory_sizes:
+            raise ConfigError("nothing to run: give --arch, --audit-n > 0 or --memory-n")
+        for arch in self.archs:
+            get_builder(arch)
+        self.attack.validate()
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if self.audit_n < 0:
+            raise ConfigError(f"--audit-n must be >= 0 (0 skips the audit), got {self.audit_n}")
+        if (self.audit_n or self.memory_sizes) and not Path(self.audit_model).is_file():
+            raise ConfigError(f"--audit-model: no such file: {self.audit_model}")
+        resolve_device(self.device)
+        if self.audit_attacks is not None:
+            from ltrobust.attacks import parse_attack_list
+
+            self.audit_attacks = parse_attack_list(",".join(self.audit_attacks))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    return dev
+
+
+def cpu_model() -> str:
+    """The CPU's model name (as ``lscpu`` shows it), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
+    """What the figures were measured on."""
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "threads": threads,
+        "versions": {
+            "ltrobust": ltrobust.__version__,
+            "torch": torch.__version__,
+            "torchattacks": torchattacks_version(),
+            "python": platform.python_version(),
+        },
+    }
+    if hasattr(os, "getloadavg"):
+        info["load_average_start"] = list(os.getloadavg())
+    return info
+
+
+def run_bench(
+    config: BenchConfig, *, command: str = "", on_event: EventFn | None = None
+) -> dict[str, Any]:
+    """Run the benchmark of ``config`` and return its results (see the module docstring).
+
+    Sets torch's intra-op threads to ``config.threads`` for the run and restores them after.
+    """
+    config.validate()
+    event = on_event or (lambda _msg: None)
+    device = resolve_device(config.device)
+    old_threads = torch.get_num_threads()
+    threads = config.threads or old_threads
+    torch.set_num_threads(threads)
+    try:
+        out: dict[str, Any] = {
+            "schema": SCHEMA,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": command,
+            "machine": machine_info(device, threads),
+            "settings": _settings(config),
+        }
+        out["attack"] = [_one_arch(arch, config, device, event) for arch in config.archs]
+        out["audit"] = _audit(config, device, event) if config.audit_n else None
+        out["memory"] = _memory(config, device, threads, event) if config.memory_sizes else None
+        if hasattr(os, "getloadavg"):
+            out["machine"]["load_average_end"] = list(os.getloadavg())
+        return out
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _settings(config: BenchConfig) -> dict[str, Any]:
+    out = asdict(config)
+    out["attack"]["input_shape"] = config.attack.input_shape and list(config.attack.input_shape)
+    return out
+
+
+def _one_arch(arch: str, config: BenchConfig, device: torch.device, event: EventFn):
+    cfg = config.attack
+    rounds = cfg.warmup + cfg.repeats
+    event(f"{arch}: floor / ours / torchattacks, batch {cfg.batch_size}, {rounds} rounds")
+    return bench_arch(
+        arch, cfg, device, on_round=lambda i, t: event(f"{arch}: round {i}/{t} done")
+    )
+
+
+def _audit(config: BenchConfig, device: torch.device, event: EventFn) -> dict[str, Any]:
+    from ltrobust.bench.audit_time import time_audit
+
+    event(f"audit of {config.audit_model} on {config.audit_n} samples")
+    return time_audit(
+        config.audit_model,
+        dataset=config.audit_dataset,
+        n=config.audit_n,
+        attacks=config.audit_attacks,
+        batch_size=config.attack.batch_size,
+        device=str(device),
+        data_dir=config.data_dir,
+        on_phase=lambda name: event(f"audit: {name}"),
+    )
+
+
+def _memory(
+    config: BenchConfig, device: torch.device, threads: int, event: EventFn
+) -> dict[str, Any]:
+    from ltrobust.bench.memory import memory_scaling
+
+    return memory_scaling(
+        config.audit_model,
+        config.memory_sizes,
+        on_size=lambda n: event(f"memory: fresh process, audit ({config.memory_attack}) n={n}"),
+        dataset=config.audit_dataset,
+        attack=config.memory_attack,
+        batch_size=config.attack.batch_size,
+        device=str(device),
+        threads=threads,
+        data_dir=config.data_dir,
+    )
+
+
+def write_results(path: str | os.PathLike[str], results: dict[str, Any]) -> None:
+    """Write ``results`` as indented JSON, atomically (a reader never sees half a file)."""
+    atomic_write_text(path, json.dumps(results, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,233 @@
+"""``ltrobust bench`` and its library (issue 6): interleaved timing, the floor, the JSON file,
+the audit split and the memory runs, at tiny sizes (test_cnn, batch 8, 2 steps)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ltrobust.bench import (
+    SCHEMA,
+    TARGETS,
+    AttackBenchConfig,
+    Timings,
+    floor_passes,
+    parse_shape,
+    ratios,
+    time_interleaved,
+    write_results,
+)
+from ltrobust.bench.memory import measure_in_process, measure_subprocess, parse_sizes
+from ltrobust.cli.main import app
+from ltrobust.errors import ConfigError
+from ltrobust.models import create_model, save_checkpoint
+
+from .conftest import NUM_CLASSES, TRAIN_COUNTS
+
+runner = CliRunner()
+TINY = ["--arch", "test_cnn", "--batch-size", "8", "--steps", "2", "--repeats", "3"]
+TINY += ["--warmup", "1", "--input-shape", "1x12x12", "--threads", "1", "--quiet"]
+SKIP_REST = ["--audit-n", "0", "--memory-n", ""]
+
+
+@pytest.fixture(scope="module")
+def audit_files(tmp_path_factory, balanced_test):
+    """A random-init test_cnn checkpoint (with class counts) and a tensors: dataset."""
+    d = tmp_path_factory.mktemp("bench")
+    x, y = balanced_test
+    torch.save({"x": x, "y": y}, d / "test.pt")
+    torch.manual_seed(0)
+    model = create_model("test_cnn", num_classes=NUM_CLASSES, in_channels=1, input_size=12)
+    save_checkpoint(
+        d / "model.pt",
+        model,
+        arch="test_cnn",
+        model_args={"num_classes": NUM_CLASSES, "in_channels": 1, "input_size": 12},
+        input_spec={"channels": 1, "size": 12, "mean": None, "std": None},
+        num_classes=NUM_CLASSES,
+        class_counts=TRAIN_COUNTS,
+    )
+    return d
+
+
+# --- timing --------------------------------------------------------------------------------
+
+
+def test_time_interleaved_rotates_order_and_skips_warmup():
+    calls: list[str] = []
+    fns = {k: (lambda k=k: calls.append(k)) for k in ("a", "b", "c")}
+    out = time_interleaved(fns, repeats=3, warmup=1)
+    assert calls == list("abc" "bca" "cab" "abc")  # round r rotated left by r
+    assert all(len(t.wall) == 3 and len(t.cpu) == 3 for t in out.values())
+    assert all(w >= 0 for t in out.values() for w in t.wall)
+
+
+def test_ratios_are_per_round_medians_robust_to_one_disturbed_round():
+    a = Timings(wall=[2.0, 4.0, 100.0], cpu=[2.0, 4.0, 6.0])
+    b = Timings(wall=[1.0, 2.0, 1.0], cpu=[1.0, 1.0, 3.0])
+    r = ratios(a, b)
+    assert r["median"] == pytest.approx(2.0)  # rounds: 2, 2, 100
+    assert r["min"] == pytest.approx(2.0)  # 2 / 1
+    assert r["cpu"] == pytest.approx(4.0 / 1.0)  # median cpu 4 over median cpu 1
+
+
+def test_floor_is_k_input_gradient_passes_and_leaves_the_model_alone():
+    model = create_model("test_cnn", num_classes=4, in_channels=1, input_size=12).eval()
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    x = torch.rand(5, 1, 12, 12)
+    x0 = x.clone()
+    floor_passes(model, x, torch.tensor([0, 1, 2, 3, 0]), 3)
+    assert len(calls) == 3
+    assert torch.equal(x, x0) and not x.requires_grad
+    assert all(p.grad is None for p in model.parameters())  # input gradient only
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"), [("auto", None), ("3x32x32", (3, 32, 32)), ("1,28,28", (1, 28, 28))]
+)
+def test_parse_shape(text, shape):
+    assert parse_shape(text) == shape
+
+
+@pytest.mark.parametrize("text", ["3x32", "axbxc", "0x4x4", "3x32x16"])
+def test_parse_shape_rejects(text):
+    with pytest.raises(ConfigError):
+        parse_shape(text)
+
+
+def test_parse_sizes():
+    assert parse_sizes("1000, 10000") == [1000, 10000]
+    assert parse_sizes("") == [] and parse_sizes("none") == []
+    with pytest.raises(ConfigError):
+        parse_sizes("10k")
+    with pytest.raises(ConfigError):
+        AttackBenchConfig(steps=0).validate()
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_bench_help():
+    result = runner.invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert "floor" in result.output
+
+
+def test_bench_writes_json_with_floor_relative_ratios(tmp_path):
+    pytest.importorskip("torchattacks")
+    out = tmp_path / "res" / "bench.json"
+    result = runner.invoke(app, ["bench", *TINY, *SKIP_REST, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bench.json"]  # no temp file left
+    data = json.loads(out.read_text())
+    assert data["schema"] == SCHEMA
+    assert data["machine"]["threads"] == 1 and data["machine"]["cpu"]
+    assert data["settings"]["attack"]["steps"] == 2 and data["audit"] is None
+    assert data["memory"] is None
+    (row,) = data["attack"]
+    assert row["arch"] == "test_cnn" and row["input_shape"] == [1, 12, 12]
+    assert set(row["results"]) == {"floor", "ours", "torchattacks"}
+    assert "pgd2" in row["results"]["ours"]["what"]
+    for res in row["results"].values():
+        assert len(res["rounds_wall_s"]) == 3
+        assert 0 < res["min_s"] <= res["median_s"]
+    floor, ours = (row["results"][k]["rounds_wall_s"] for k in ("floor", "ours"))
+    expected = statistics.median(o / f for o, f in zip(ours, floor, strict=True))
+    assert row["ratios"]["ours_vs_floor"]["median"] == pytest.approx(expected)
+    assert row["ratios"]["ours_vs_floor"]["min"] == pytest.approx(min(ours) / min(floor))
+    for key, target in TARGETS.items():
+        r = row["ratios"][key]
+        assert all(v > 0 for v in r.values())
+        assert row["passed"][key] == (r["median"] <= target)
+    ovh = row["overhead"]
+    assert ovh["seconds"] == pytest.approx(ovh["ours_s"] - ovh["floor_s"])
+    floor_median = statistics.median(floor)
+    assert ovh["vs_floor"] == pytest.approx(ovh["seconds"] / floor_median)
+    assert "ours_vs_floor" in result.stdout and "torchattacks PGD" in result.stdout
+
+
+def test_bench_audit_split(tmp_path, audit_files):
+    args = ["bench", "--arch", "", "--batch-size", "16", "--threads", "1", "--quiet"]
+    args += ["--audit-model", str(audit_files / "model.pt"), "--audit-n", "24"]
+    args += ["--audit-dataset", f"tensors:{audit_files / 'test.pt'}"]
+    args += ["--audit-attacks", "fgsm,pgd3", "--memory-n", "", "--json", str(tmp_path / "a.json")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    audit = json.loads((tmp_path / "a.json").read_text())["audit"]
+    assert audit["n"] == 24 and audit["attacks"] == ["fgsm", "pgd3"]
+    assert set(audit["attacks_s"]) == {"fgsm", "pgd3"} and audit["clean_s"] > 0
+    assert {"sweep pgd20", "unbounded"} <= set(audit["diagnostics_s"])
+    parts = audit["clean_s"] + sum(audit["attacks_s"].values())
+    parts += sum(audit["diagnostics_s"].values()) + audit["other_s"]
+    assert parts == pytest.approx(audit["total_s"], rel=1e-6)
+    assert audit["accuracy"]["pgd3"] <= audit["accuracy"]["clean"]
+    assert "pgd3" in result.stdout and "sweep pgd20" in result.stdout
+
+
+def test_memory_measure_in_process(audit_files):
+    run = measure_in_process(
+        str(audit_files / "model.pt"),
+        dataset=f"tensors:{audit_files / 'test.pt'}",
+        n=12,
+        batch_size=8,
+        threads=1,
+    )
+    assert run["n"] == 12 and run["shape"] == [1, 12, 12] and run["attack"] == "fgsm"
+    assert run["lifetime_peak_rss_bytes"] >= run["baseline_rss_bytes"] > 0
+    if run["peak_source"].startswith("VmHWM"):  # the peak counts from the end of the imports
+        assert run["peak_rss_bytes"] >= run["rss_after_imports_bytes"] > 0
+
+
+@pytest.mark.slow
+def test_memory_subprocess_per_n(audit_files):
+    run = measure_subprocess(
+        str(audit_files / "model.pt"), dataset=f"tensors:{audit_files / 'test.pt'}", n=12
+    )
+    assert run["n"] == 12 and run["peak_rss_bytes"] > 0
+    with pytest.raises(Exception, match="n=12 failed"):
+        measure_subprocess(str(audit_files / "model.pt"), dataset="no-such-data", n=12)
+
+
+BAD = [
+    (["--arch", "resnet99"], "unknown architecture"),
+    (["--steps", "0"], "--steps"),
+    (["--input-shape", "3x32"], "--input-shape"),
+    (["--eps", "abc"], "--eps"),
+    (["--memory-n", "10k"], "--memory-n"),
+    (["--audit-n", "5", "--audit-model", "missing.pt"], "no such file"),
+    (["--audit-attacks", "deepfool"], "valid"),
+    (["--device", "tpu"], "device"),
+]
+
+
+@pytest.mark.parametrize(("extra", "needle"), BAD)
+def test_bad_input_exits_2_with_one_line(tmp_path, extra, needle):
+    out = tmp_path / "never.json"
+    result = runner.invoke(app, ["bench", *TINY, *SKIP_REST, *extra, "--json", str(out)])
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ltrobust: error:"), err
+    assert needle in err
+    assert not out.exists()
+
+
+def test_write_results_is_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "bench.json"
+    write_results(target, {"old": 1})
+
+    def half_then_fail(self, text, *args, **kwargs):
+        Path.write_bytes(self, text[: len(text) // 2].encode())
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_results(target, {"new": list(range(100))})
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"old": 1}  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # no temp file left
