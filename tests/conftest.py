@@ -64,3 +64,18 @@ def trained_cnn(lt_train) -> torch.nn.Module:
             loss.backward()
             opt.step()
     return model.eval()
+
+
+def save_test_cnn(path, model) -> None:  # noqa: ANN001
+    """Save a ``test_cnn`` (1x12x12 inputs, NUM_CLASSES classes) as an ltrobust checkpoint."""
+    from ltrobust.models import save_checkpoint
+
+    save_checkpoint(
+        path,
+        model,
+        arch="test_cnn",
+        model_args={"num_classes": NUM_CLASSES, "in_channels": 1, "input_size": 12},
+        input_spec={"channels": 1, "size": 12, "mean": None, "std": None},
+        num_classes=NUM_CLASSES,
+        class_counts=TRAIN_COUNTS,
+    )

@@ -18,9 +18,8 @@ from typer.testing import CliRunner
 
 from ltrobust.audit.engine import comparable
 from ltrobust.cli.main import app
-from ltrobust.models import save_checkpoint
 
-from .conftest import EPS, NUM_CLASSES, TRAIN_COUNTS
+from .conftest import EPS, TRAIN_COUNTS, save_test_cnn
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -32,15 +31,7 @@ def files(tmp_path_factory, trained_cnn, balanced_test):
     x, y = balanced_test
     torch.save({"x": x[::4].clone(), "y": y[::4].clone()}, d / "test.pt")  # 60 samples
     (d / "counts.json").write_text(json.dumps(TRAIN_COUNTS))
-    save_checkpoint(
-        d / "model.pt",
-        trained_cnn,
-        arch="test_cnn",
-        model_args={"num_classes": NUM_CLASSES, "in_channels": 1, "input_size": 12},
-        input_spec={"channels": 1, "size": 12, "mean": None, "std": None},
-        num_classes=NUM_CLASSES,
-        class_counts=TRAIN_COUNTS,
-    )
+    save_test_cnn(d / "model.pt", trained_cnn)
     return d
 
 

@@ -17,7 +17,7 @@ from torch import nn
 import ltrobust
 from ltrobust.audit.engine import comparable
 
-from .conftest import EPS, NUM_CLASSES, TRAIN_COUNTS
+from .conftest import EPS, NUM_CLASSES, TRAIN_COUNTS, save_test_cnn
 
 
 @pytest.fixture(scope="module")
@@ -244,20 +244,11 @@ def test_cli_options(trained_cnn, tmp_path, balanced_test):
     from typer.testing import CliRunner
 
     from ltrobust.cli.main import app
-    from ltrobust.models import save_checkpoint
 
     x, y = balanced_test
     torch.save({"x": x[::4].clone(), "y": y[::4].clone()}, tmp_path / "d.pt")
     (tmp_path / "counts.json").write_text(json.dumps(TRAIN_COUNTS))
-    save_checkpoint(
-        tmp_path / "m.pt",
-        trained_cnn,
-        arch="test_cnn",
-        model_args={"num_classes": NUM_CLASSES, "in_channels": 1, "input_size": 12},
-        input_spec={"channels": 1, "size": 12, "mean": None, "std": None},
-        num_classes=NUM_CLASSES,
-        class_counts=TRAIN_COUNTS,
-    )
+    save_test_cnn(tmp_path / "m.pt", trained_cnn)
     out = tmp_path / "o"
     args = ["audit", str(tmp_path / "m.pt"), "--dataset", f"tensors:{tmp_path / 'd.pt'}"]
     args += ["--class-counts", str(tmp_path / "counts.json"), "--eps", "0.1", "--step", "0.02"]

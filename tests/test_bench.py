@@ -25,9 +25,9 @@ from ltrobust.bench import (
 from ltrobust.bench.memory import measure_in_process, measure_subprocess, parse_sizes
 from ltrobust.cli.main import app
 from ltrobust.errors import ConfigError
-from ltrobust.models import create_model, save_checkpoint
+from ltrobust.models import create_model
 
-from .conftest import NUM_CLASSES, TRAIN_COUNTS
+from .conftest import NUM_CLASSES, save_test_cnn
 
 runner = CliRunner()
 TINY = ["--arch", "test_cnn", "--batch-size", "8", "--steps", "2", "--repeats", "3"]
@@ -43,15 +43,7 @@ def audit_files(tmp_path_factory, balanced_test):
     torch.save({"x": x, "y": y}, d / "test.pt")
     torch.manual_seed(0)
     model = create_model("test_cnn", num_classes=NUM_CLASSES, in_channels=1, input_size=12)
-    save_checkpoint(
-        d / "model.pt",
-        model,
-        arch="test_cnn",
-        model_args={"num_classes": NUM_CLASSES, "in_channels": 1, "input_size": 12},
-        input_spec={"channels": 1, "size": 12, "mean": None, "std": None},
-        num_classes=NUM_CLASSES,
-        class_counts=TRAIN_COUNTS,
-    )
+    save_test_cnn(d / "model.pt", model)
     return d
 
 
@@ -62,7 +54,7 @@ def test_time_interleaved_rotates_order_and_skips_warmup():
     calls: list[str] = []
     fns = {k: (lambda k=k: calls.append(k)) for k in ("a", "b", "c")}
     out = time_interleaved(fns, repeats=3, warmup=1)
-    assert calls == list("abc" "bca" "cab" "abc")  # round r rotated left by r
+    assert calls == list("abcbcacababc")  # round r rotated left by r
     assert all(len(t.wall) == 3 and len(t.cpu) == 3 for t in out.values())
     assert all(w >= 0 for t in out.values() for w in t.wall)
 

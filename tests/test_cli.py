@@ -10,9 +10,8 @@ import torch
 from typer.testing import CliRunner
 
 from ltrobust.cli.main import app
-from ltrobust.models import save_checkpoint
 
-from .conftest import NUM_CLASSES, TRAIN_COUNTS
+from .conftest import NUM_CLASSES, TRAIN_COUNTS, save_test_cnn
 
 runner = CliRunner()
 
@@ -26,15 +25,7 @@ def files(tmp_path_factory, trained_cnn, balanced_test):
     torch.save({"x": x, "y": y % 4}, d / "four.pt")
     (d / "counts.json").write_text(json.dumps(TRAIN_COUNTS))
     (d / "counts4.json").write_text(json.dumps(TRAIN_COUNTS[:4]))
-    save_checkpoint(
-        d / "model.pt",
-        trained_cnn,
-        arch="test_cnn",
-        model_args={"num_classes": NUM_CLASSES, "in_channels": 1, "input_size": 12},
-        input_spec={"channels": 1, "size": 12, "mean": None, "std": None},
-        num_classes=NUM_CLASSES,
-        class_counts=TRAIN_COUNTS,
-    )
+    save_test_cnn(d / "model.pt", trained_cnn)
     torch.save(trained_cnn.state_dict(), d / "plain.pt")
     (d / "corrupt.pt").write_bytes((d / "model.pt").read_bytes()[:200])
 
