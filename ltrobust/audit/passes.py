@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltrobust.attacks import Attack, IterativeAttack, sample_seeds
+from ltrobust.attacks import Attack, IterativeAttack, aa_target_classes, sample_seeds
 from ltrobust.audit.cache import RecordCache
 from ltrobust.audit.checks import check_finite
 from ltrobust.audit.diagnostics import ZeroGradMeter
@@ -76,16 +76,19 @@ def clean_logits(
 
 
 def clean_record(
-    net: nn.Module, kappas: Sequence[float], gradient: bool
+    net: nn.Module, kappas: Sequence[float], gradient: bool, targets: int = 0
 ) -> Callable[[Batch], Record]:
-    """The clean pass's batch function: ``pred`` (B), ``kappa=<k>`` (B) for every kappa and,
-    with ``gradient``, ``zero`` (B x 2)."""
+    """The clean pass's batch function: ``pred`` (B), ``kappa=<k>`` (B) for every kappa,
+    with ``gradient`` ``zero`` (B x 2) and, with ``targets`` k > 0, ``aa_targets`` (B x k: the
+    classes AutoAttack's targeted attacks aim at, :func:`aa_target_classes`)."""
 
     def fn(b: Batch) -> Record:
         logits, zero = clean_logits(net, b.x, b.y, gradient=gradient)
         rec: Record = {"pred": logits.argmax(dim=1).cpu()}
         if zero is not None:
             rec["zero"] = zero
+        if targets:
+            rec["aa_targets"] = aa_target_classes(logits, targets).cpu()
         for k in kappas:
             scaled = logits * (10.0 ** (-k))  # what LogitScale(net, 10 ** -k) computes
             check_finite(scaled, "clean inputs")

@@ -48,7 +48,7 @@ from ltrobust.audit.passes import (
     predict,
 )
 from ltrobust.audit.sweep import run_sweep, run_unbounded
-from ltrobust.audit.tail_targets import tail_targets
+from ltrobust.audit.tail_targets import AA_TARGETS, tail_targets, wants_aa_targets
 from ltrobust.audit.verdict import judge
 from ltrobust.errors import ConfigError
 from ltrobust.metrics import confusion_matrix, summarize
@@ -269,6 +269,7 @@ class _AuditRun:
         self.meter = ZeroGradMeter() if diagnostics is not None else None
         self.aa_broken_by: list[str] = []
         self.clean_pred: torch.Tensor | None = None
+        self.clean_targets: torch.Tensor | None = None
 
     def clean(self) -> tuple[Outcome, torch.Tensor]:
         """The clean pass: one forward per batch gives the predictions, the sweep's clean
@@ -277,9 +278,11 @@ class _AuditRun:
         diag = self.diagnostics
         kappas = list(diag.kappas) if diag is not None and diag.sweep else []
 
-        fn = clean_record(self.net, kappas, gradient=diag is not None)
+        targets = AA_TARGETS if wants_aa_targets(self.config, self.info["num_classes"]) else 0
+        fn = clean_record(self.net, kappas, gradient=diag is not None, targets=targets)
         rec, secs = self.engine.run_pass("clean", fn)
         pred = rec["pred"]
+        self.clean_targets = rec.get("aa_targets")
         if diag is not None:
             self.clean_zero = [rec["zero"].T]
         self.sweep_clean = {k: rec[kappa_key(k)] for k in kappas}

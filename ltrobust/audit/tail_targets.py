@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ltrobust.attacks import TailTargetedAPGD, aa_target_classes
+from ltrobust.attacks import TailTargetedAPGD
 from ltrobust.audit.diagnostics import by_group
 
 if TYPE_CHECKING:
@@ -26,11 +26,19 @@ AA_TARGETS = 9
 TAIL_ATTACK = "aa-tail"
 
 
+def wants_aa_targets(config: AuditConfig, num_classes: int) -> bool:
+    """Whether the audit reports AutoAttack's targets: with ``--aa-tail-targets``, or with
+    ``aa``/``aa-fast`` on more than ``AA_TARGETS + 1`` classes (else every class is a target)."""
+    uses_aa = any(a in ("aa", "aa-fast") for a in config.attacks)
+    return config.aa_tail_targets or (uses_aa and num_classes > AA_TARGETS + 1)
+
+
 def aa_target_stats(
-    run: _AuditRun, clean_pred: torch.Tensor, k: int = AA_TARGETS
+    run: _AuditRun, clean_pred: torch.Tensor, targets: torch.Tensor, k: int = AA_TARGETS
 ) -> dict[str, Any]:
     """Which classes AutoAttack's targeted attacks aim at, on the correctly classified samples.
 
+    ``targets`` (N x k, CPU) are each sample's target classes, recorded by the clean pass.
     Returns ``k`` (targets per sample), ``applies`` (False when C <= k + 1: every other class is
     a target), ``tail_target_share`` (per true-class group: the share of correctly classified
     samples with at least one tail class among their targets), ``pairs_by_group`` (the share of
@@ -40,11 +48,7 @@ def aa_target_stats(
     groups, c = run.info["groups"], run.info["num_classes"]
     tail = sorted(groups.get("tail") or list(groups.values())[-1])
     y = run.y.cpu()
-    targets = []
-    for _idx, xb, _yb in run.batches:
-        with torch.no_grad():
-            targets.append(aa_target_classes(run.model(xb), k).cpu())
-    tg = torch.cat(targets)
+    tg = targets
     correct = clean_pred.cpu() == y
     tg, yc = tg[correct], y[correct]
     is_tail = torch.isin(tg, torch.tensor(tail))
@@ -108,9 +112,8 @@ def tail_targets(
     """AutoAttack's targets vs the tail (into ``diag["aa_targets"]``, with ``aa``/``aa-fast``
     on more than 10 classes, or with ``--aa-tail-targets``) and the tail-targeted APGD (into
     ``diag["aa_tail"]``; its predictions join ``extra_preds`` and so the worst case)."""
-    uses_aa = any(a in ("aa", "aa-fast") for a in config.attacks)
-    if config.aa_tail_targets or (uses_aa and run.info["num_classes"] > AA_TARGETS + 1):
-        diag["aa_targets"] = aa_target_stats(run, clean_pred)
+    if run.clean_targets is not None:
+        diag["aa_targets"] = aa_target_stats(run, clean_pred, run.clean_targets)
     if config.aa_tail_targets:
         pred, diag["aa_tail"] = run_tail_targets(run, clean_pred, {**adv_preds, **extra_preds})
         extra_preds[TAIL_ATTACK] = pred
