@@ -9,7 +9,7 @@ DEMO_TRAIN := --method reat --dataset fashion-mnist-lt --arch small_cnn --epochs
 	--attack-steps 5 --attack-step 0.025 --seed 0 --monitor-n 500 --device cpu
 DEMO_ARGS := --dataset fashion-mnist-lt --n 500 --attacks fgsm,pgd20,cw20,adaptive,adaptive-auto --out reports/demo
 
-.PHONY: install data browser demo test lint demo-checkpoint screenshot
+.PHONY: install data browser demo test lint demo-checkpoint screenshot bench-gpu
 
 install: $(STAMP)
 
@@ -62,3 +62,11 @@ screenshot: demo browser
 		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
 		--user-data-dir=$$(mktemp -d) --window-size=1280,1800 \
 		--screenshot=docs/report.png file://$(CURDIR)/reports/demo/report.html
+
+# Issue 6's GPU figures (needs a CUDA GPU; docs/PERFORMANCE.md): PGD-20 images/s of resnet18 and
+# wrn34_10 in fp32 and bf16 against the floor, the default audit on 1,000 samples (also scaled to
+# 10,000), peak memory at 1k and 10k, and seconds per epoch of resnet18 PGD-10 AT with --amp on
+# data shaped like CIFAR-10-LT.
+bench-gpu: install
+	$(BIN)/ltrobust bench --device cuda --arch resnet18,wrn34_10 --precision fp32,bf16 \
+		--train-arch resnet18 --json benchmarks/results/gpu-$$(date +%F).json

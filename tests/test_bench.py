@@ -133,15 +133,84 @@ def test_bench_writes_json_with_floor_relative_ratios(tmp_path):
     expected = statistics.median(o / f for o, f in zip(ours, floor, strict=True))
     assert row["ratios"]["ours_vs_floor"]["median"] == pytest.approx(expected)
     assert row["ratios"]["ours_vs_floor"]["min"] == pytest.approx(min(ours) / min(floor))
-    for key, target in TARGETS.items():
+    fp32_targets = {k: v for k, v in TARGETS.items() if "@" not in k}
+    assert row["targets"] == fp32_targets  # the bf16 target only when bf16 was timed
+    for key, target in fp32_targets.items():
         r = row["ratios"][key]
         assert all(v > 0 for v in r.values())
         assert row["passed"][key] == (r["median"] <= target)
+    for res in row["results"].values():
+        assert res["images_per_s"] == pytest.approx(8 / res["median_s"])
     ovh = row["overhead"]
     assert ovh["seconds"] == pytest.approx(ovh["ours_s"] - ovh["floor_s"])
     floor_median = statistics.median(floor)
     assert ovh["vs_floor"] == pytest.approx(ovh["seconds"] / floor_median)
-    assert "ours_vs_floor" in result.stdout and "torchattacks PGD" in result.stdout
+    assert "ours_vs_floor" in result.stdout and "torchattacks" in result.stdout
+
+
+def test_bench_bf16_times_floor_and_ours_under_autocast_side_by_side(tmp_path):
+    out = tmp_path / "bf16.json"
+    args = ["bench", *TINY, *SKIP_REST, "--precision", "fp32,bf16", "--channels-last"]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(out.read_text())["attack"]
+    assert row["memory_format"] == "channels_last"
+    assert {"floor", "ours", "floor@bf16", "ours@bf16"} <= set(row["results"])
+    assert "autocast(bfloat16)" in row["results"]["ours@bf16"]["what"]
+    floor, ours = (row["results"][k]["rounds_wall_s"] for k in ("floor@bf16", "ours@bf16"))
+    expected = statistics.median(o / f for o, f in zip(ours, floor, strict=True))
+    assert row["ratios"]["ours@bf16_vs_floor@bf16"]["median"] == pytest.approx(expected)
+    fp32 = row["results"]["ours"]["rounds_wall_s"]
+    speedup = statistics.median(a / b for a, b in zip(fp32, ours, strict=True))
+    assert row["ratios"]["fp32_vs_bf16"]["median"] == pytest.approx(speedup)
+    assert row["targets"]["ours@bf16_vs_floor@bf16"] == 1.10
+    assert "bf16 autocast speed-up" in result.stdout and "images/s" in result.stdout
+
+
+def test_bf16_floor_runs_its_passes_in_bfloat16():
+    from ltrobust.bench.attack import _contenders
+
+    model = create_model("test_cnn", num_classes=4, in_channels=1, input_size=12).eval()
+    dtypes = []
+    model.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
+    x, y = torch.rand(4, 1, 12, 12), torch.tensor([0, 1, 2, 3])
+    fns, _ = _contenders(model, x, y, AttackBenchConfig(steps=2), "bf16")
+    assert set(fns) == {"floor@bf16", "ours@bf16"}
+    fns["floor@bf16"]()
+    assert dtypes == [torch.bfloat16] * 2
+
+
+@pytest.mark.parametrize("bad", ["fp16", "fp32,fp32", ","])
+def test_bench_rejects_bad_precision(bad):
+    result = runner.invoke(app, ["bench", *TINY, *SKIP_REST, "--precision", bad])
+    assert result.exit_code == 2
+    assert "--precision" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bench_train_epoch_times_the_real_training_loop(tmp_path):
+    from ltrobust.bench.train_time import synthetic_like
+    from ltrobust.data.profile import lt_counts
+
+    x, y = synthetic_like("cifar10-lt", 100, seed=0)
+    counts = lt_counts(100, 50, 10)
+    assert x.shape == (sum(counts), 3, 32, 32) and torch.bincount(y).tolist() == counts
+    assert 0 <= float(x.min()) and float(x.max()) <= 1
+    out = tmp_path / "train.json"
+    args = ["bench", "--arch", "", "--audit-n", "0", "--memory-n", "", "--threads", "1"]
+    args += ["--train-arch", "test_cnn", "--train-like", "fashion-mnist-lt", "--quiet"]
+    args += ["--train-n-max", "60", "--train-steps", "2", "--train-epochs", "2"]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    train = json.loads(out.read_text())["train"]
+    assert train["class_counts"] == lt_counts(60, 50, 10)  # fashion-mnist-lt's profile
+    assert train["images"] == sum(train["class_counts"])
+    assert len(train["epochs_s"]) == 2 and train["epoch_s"] == train["epochs_s"][-1] > 0
+    assert train["images_per_s"] == pytest.approx(train["images"] / train["epoch_s"])
+    assert train["amp"] and train["amp_dtype"] == "torch.bfloat16"  # --amp on CPU: bf16
+    assert train["target_applies"] is False and train["passed"] is None
+    assert "seconds per epoch (the last)" in result.stdout
+    bad = runner.invoke(app, [*args[:-6], "--train-n-max", "20"])
+    assert bad.exit_code == 2 and "--train-n-max 20" in bad.stderr
 
 
 def test_bench_audit_split(tmp_path, audit_files):
@@ -149,9 +218,15 @@ def test_bench_audit_split(tmp_path, audit_files):
     args += ["--audit-model", str(audit_files / "model.pt"), "--audit-n", "24"]
     args += ["--audit-dataset", f"tensors:{audit_files / 'test.pt'}"]
     args += ["--audit-attacks", "fgsm,pgd3", "--memory-n", "", "--json", str(tmp_path / "a.json")]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--audit-extrapolate", "240", "--audit-amp", "bf16"])
     assert result.exit_code == 0, result.output
     audit = json.loads((tmp_path / "a.json").read_text())["audit"]
+    assert audit["amp"] == "bf16"
+    ext = audit["extrapolated"]
+    assert ext["n"] == 240 and ext["measured_n"] == 24
+    assert ext["total_s"] == pytest.approx(10 * audit["total_s"])
+    assert ext["attacks_s"]["pgd3"] == pytest.approx(10 * audit["attacks_s"]["pgd3"])
+    assert "extrapolated to 240 samples" in result.stdout and "not measured" in result.stdout
     assert audit["n"] == 24 and audit["attacks"] == ["fgsm", "pgd3"]
     assert set(audit["attacks_s"]) == {"fgsm", "pgd3"} and audit["clean_s"] > 0
     assert {"sweep pgd20", "unbounded"} <= set(audit["diagnostics_s"])
@@ -223,3 +298,19 @@ def test_write_results_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert json.loads(target.read_text()) == {"old": 1}  # the old file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # no temp file left
+
+
+@pytest.mark.gpu
+def test_bench_on_cuda_times_both_precisions_and_a_training_epoch(tmp_path):
+    out = tmp_path / "gpu.json"
+    args = ["bench", *TINY, "--audit-n", "0", "--memory-n", "", "--device", "cuda"]
+    args += ["--precision", "fp32,bf16", "--train-arch", "test_cnn", "--train-n-max", "60"]
+    args += ["--train-like", "fashion-mnist-lt", "--train-steps", "2", "--json", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["machine"]["gpu"] and data["machine"]["cuda"]["version"]
+    (row,) = data["attack"]
+    assert {"floor", "ours", "floor@bf16", "ours@bf16"} <= set(row["results"])
+    assert data["train"]["device"].startswith("cuda")
+    assert data["train"]["amp_dtype"] == "torch.float16"  # --amp on CUDA: fp16 + GradScaler

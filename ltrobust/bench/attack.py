@@ -32,8 +32,11 @@ from ltrobust.attacks import ThreatModel, build_attack, salt_of, sample_seeds
 from ltrobust.bench.timing import Timings, ratios, time_interleaved
 from ltrobust.errors import ConfigError
 
-#: the issue's targets: ours <= 1.10 x the floor, and never slower than torchattacks
-TARGETS = {"ours_vs_floor": 1.10, "ours_vs_torchattacks": 1.0}
+#: the issue's targets: ours <= 1.10 x the floor (in each precision), never slower than
+#: torchattacks (float32: torchattacks has no mixed precision)
+TARGETS = {"ours_vs_floor": 1.10, "ours_vs_torchattacks": 1.0, "ours@bf16_vs_floor@bf16": 1.10}
+#: the precisions the attacks can be timed in: float32, and bfloat16 autocast as ``--amp bf16``
+PRECISIONS = ("fp32", "bf16")
 #: input shape per architecture when none is given: small_cnn is used on Fashion-MNIST here,
 #: every other architecture on CIFAR
 DEFAULT_SHAPES = {"small_cnn": (1, 28, 28)}
@@ -53,6 +56,8 @@ class AttackBenchConfig:
     step_size: float = 2 / 255
     seed: int = 0
     input_shape: tuple[int, int, int] | None = None
+    precisions: tuple[str, ...] = ("fp32",)
+    channels_last: bool = False
 
     def validate(self) -> None:
         for label, value, low in (
@@ -64,11 +69,19 @@ class AttackBenchConfig:
             if value < low:
                 raise ConfigError(f"{label} must be >= {low}, got {value}")
         if not 0 < self.eps <= 1 or not 0 < self.step_size <= 1:
-            raise ConfigError(f"--eps and --step must be in (0, 1], got {self.eps}, {self.step_size}")
+            raise ConfigError(
+                f"--eps and --step must be in (0, 1], got {self.eps}, {self.step_size}"
+            )
         if self.input_shape is not None and (
             len(self.input_shape) != 3 or min(self.input_shape) < 1
         ):
             raise ConfigError(f"--input-shape must be CxHxW, got {self.input_shape}")
+        bad = [p for p in self.precisions if p not in PRECISIONS]
+        if bad or not self.precisions or len(set(self.precisions)) != len(self.precisions):
+            raise ConfigError(
+                f"--precision: give each of {', '.join(PRECISIONS)} at most once, "
+                f"comma-separated; got {','.join(self.precisions) or 'nothing'}"
+            )
 
 
 def parse_shape(text: str) -> tuple[int, int, int] | None:
@@ -121,21 +134,34 @@ def _contenders(
     x: torch.Tensor,
     y: torch.Tensor,
     config: AttackBenchConfig,
+    precision: str = "fp32",
     with_torchattacks: bool = True,
 ) -> tuple[dict[str, Callable[[], object]], dict[str, str]]:
-    """The callables to time and a description of each (torchattacks when installed)."""
+    """The callables to time and a description of each, in ``precision``: ``fp32``, or
+    ``bf16`` (keys ``floor@bf16``, ``ours@bf16``: both run under bfloat16 autocast, the way
+    ``ltrobust audit --amp bf16`` runs an attack; torchattacks only in fp32, when installed)."""
     threat = ThreatModel("linf", config.eps)
     ours = build_attack(f"pgd{config.steps}", threat, config.step_size)
     salt = salt_of(ours.name)
     idx = torch.arange(len(y))
-    fns: dict[str, Callable[[], object]] = {
-        "floor": lambda: floor_passes(model, x, y, config.steps),
-        "ours": lambda: ours(model, x, y, seeds=sample_seeds(config.seed, salt, idx)),
-    }
+
+    def floor() -> None:
+        floor_passes(model, x, y, config.steps)
+
+    def attack() -> None:
+        ours(model, x, y, seeds=sample_seeds(config.seed, salt, idx))
+
+    fns: dict[str, Callable[[], object]] = {"floor": floor, "ours": attack}
     what = {
         "floor": f"{config.steps} x (forward + autograd.grad of summed CE w.r.t. the input)",
         "ours": repr(ours),
     }
+    if precision == "bf16":
+        dtype = torch.bfloat16
+        return (
+            {f"{k}@bf16": _autocast(fn, x.device.type, dtype) for k, fn in fns.items()},
+            {f"{k}@bf16": f"{w}, under torch.autocast(bfloat16)" for k, w in what.items()},
+        )
     if with_torchattacks and torchattacks_version() is not None:
         import torchattacks
 
@@ -148,6 +174,14 @@ def _contenders(
             f"steps={config.steps}, random_start=True)"
         )
     return fns, what
+
+
+def _autocast(fn: Callable[[], object], device_type: str, dtype: torch.dtype):
+    def run() -> None:
+        with torch.autocast(device_type=device_type, dtype=dtype):
+            fn()
+
+    return run
 
 
 def bench_arch(
@@ -165,24 +199,38 @@ def bench_arch(
     median on ``arch``).
     """
     shape = shape_for(arch, config)
-    model = build_bench_model(arch, shape, config.seed).to(device)
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = build_bench_model(arch, shape, config.seed).to(device, memory_format=fmt)
     gen = torch.Generator().manual_seed(config.seed)
-    x = torch.rand((config.batch_size, *shape), generator=gen).to(device)
+    x = torch.rand((config.batch_size, *shape), generator=gen).to(device, memory_format=fmt)
     y = torch.randint(0, NUM_CLASSES, (config.batch_size,), generator=gen).to(device)
-    fns, what = _contenders(model, x, y, config)
+    fns: dict[str, Callable[[], object]] = {}
+    what: dict[str, str] = {}
+    for precision in config.precisions:
+        f, w = _contenders(model, x, y, config, precision)
+        fns.update(f)
+        what.update(w)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     timed = time_interleaved(
         fns, repeats=config.repeats, warmup=config.warmup, sync=sync, on_round=on_round
     )
-    overhead = attack_overhead(x, y, config, sync)
-    overhead["vs_floor"] = overhead["seconds"] / statistics.median(timed["floor"].wall)
+    overhead = None
+    if "floor" in timed:
+        overhead = attack_overhead(x, y, config, sync)
+        overhead["vs_floor"] = overhead["seconds"] / statistics.median(timed["floor"].wall)
+    results = {}
+    for k, t in timed.items():
+        median = statistics.median(t.wall)
+        ips = config.batch_size / median if median > 0 else None
+        results[k] = {"what": what[k], "images_per_s": ips, **t.summary()}
     return {
         "arch": arch,
         "weights": f"random init (seed {config.seed}); speed does not depend on the values",
         "input_shape": list(shape),
+        "memory_format": "channels_last" if config.channels_last else "contiguous",
         "num_classes": NUM_CLASSES,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "results": {k: {"what": what[k], **t.summary()} for k, t in timed.items()},
+        "results": results,
         "overhead": overhead,
         **_judge(timed),
     }
@@ -211,11 +259,21 @@ def attack_overhead(
 
 
 def _judge(timed: dict[str, Timings]) -> dict[str, Any]:
-    pairs = {"ours_vs_floor": ("ours", "floor"), "torchattacks_vs_floor": ("torchattacks", "floor")}
-    pairs["ours_vs_torchattacks"] = ("ours", "torchattacks")
-    out = {k: ratios(timed[a], timed[b]) for k, (a, b) in pairs.items() if b in timed and a in timed}
+    """Ratios of ours to the floor and to torchattacks (per precision timed), the bfloat16
+    speed-up (``fp32_vs_bf16``: our fp32 seconds over our bf16 seconds), and the targets."""
+    pairs = {
+        "ours_vs_floor": ("ours", "floor"),
+        "torchattacks_vs_floor": ("torchattacks", "floor"),
+        "ours_vs_torchattacks": ("ours", "torchattacks"),
+        "ours@bf16_vs_floor@bf16": ("ours@bf16", "floor@bf16"),
+        "fp32_vs_bf16": ("ours", "ours@bf16"),
+    }
+    out = {
+        k: ratios(timed[a], timed[b]) for k, (a, b) in pairs.items() if b in timed and a in timed
+    }
+    targets = {k: v for k, v in TARGETS.items() if pairs[k][0] in timed}
     passed: dict[str, bool | None] = {}
-    for key, target in TARGETS.items():
+    for key, target in targets.items():
         value = out.get(key, {}).get("median")
         passed[key] = None if value is None else bool(value <= target)
-    return {"ratios": out, "targets": dict(TARGETS), "passed": passed}
+    return {"ratios": out, "targets": targets, "passed": passed}

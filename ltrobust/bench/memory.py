@@ -77,7 +77,9 @@ def parse_sizes(text: str) -> list[int]:
         try:
             value = int(part.strip())
         except ValueError:
-            raise ConfigError(f"--memory-n: cannot parse {part!r}; use sizes like 1000,10000") from None
+            raise ConfigError(
+                f"--memory-n: cannot parse {part!r}; use sizes like 1000,10000"
+            ) from None
         if value < 1:
             raise ConfigError(f"--memory-n: sizes must be >= 1, got {value}")
         sizes.append(value)

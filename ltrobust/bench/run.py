@@ -5,7 +5,9 @@ One run measures, with the same threads and device throughout:
 - per architecture, at one batch: the floor (k forward+backward passes), our ``pgdK`` and
   torchattacks' PGD, interleaved, with the ratios (:mod:`ltrobust.bench.attack`);
 - a full default audit on ``audit_n`` samples, split by attack (:mod:`ltrobust.bench.audit_time`);
-- the peak memory of an audit at each of ``memory_sizes`` (:mod:`ltrobust.bench.memory`).
+- the peak memory of an audit at each of ``memory_sizes`` (:mod:`ltrobust.bench.memory`);
+- with ``train``, the seconds per epoch of robust training on data shaped like a long-tailed
+  preset (:mod:`ltrobust.bench.train_time`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 import ltrobust
 from ltrobust.bench.attack import AttackBenchConfig, bench_arch, torchattacks_version
+from ltrobust.bench.train_time import TrainBenchConfig
 from ltrobust.errors import ConfigError
 from ltrobust.fileio import atomic_write_text
 
@@ -45,16 +48,22 @@ class BenchConfig:
     audit_model: str = DEFAULT_AUDIT_MODEL
     audit_dataset: str | None = None
     audit_attacks: list[str] | None = None
+    audit_amp: str = "none"
+    #: also report the audit's time scaled linearly to this many samples (0: do not)
+    audit_extrapolate: int = 10000
     data_dir: str | None = None
     memory_sizes: list[int] = field(default_factory=lambda: [1000, 10000])
     memory_attack: str = "fgsm"
+    train: TrainBenchConfig | None = None
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` (one line) on any bad setting, before anything runs."""
         from ltrobust.models.registry import get_builder
 
-        if not self.archs and self.audit_n == 0 and not self.memory_sizes:
-            raise ConfigError("nothing to run: give --arch, --audit-n > 0 or --memory-n")
+        if not self.archs and self.audit_n == 0 and not self.memory_sizes and not self.train:
+            raise ConfigError(
+                "nothing to run: give --arch, --audit-n > 0, --memory-n or --train-arch"
+            )
         for arch in self.archs:
             get_builder(arch)
         self.attack.validate()
@@ -64,6 +73,12 @@ class BenchConfig:
             raise ConfigError(f"--audit-n must be >= 0 (0 skips the audit), got {self.audit_n}")
         if (self.audit_n or self.memory_sizes) and not Path(self.audit_model).is_file():
             raise ConfigError(f"--audit-model: no such file: {self.audit_model}")
+        if self.audit_extrapolate < 0:
+            raise ConfigError(f"--audit-extrapolate must be >= 0, got {self.audit_extrapolate}")
+        if self.audit_amp not in ("none", "bf16"):
+            raise ConfigError(f"--audit-amp must be none or bf16, got {self.audit_amp!r}")
+        if self.train is not None:
+            self.train.validate()
         resolve_device(self.device)
         if self.audit_attacks is not None:
             from ltrobust.attacks import parse_attack_list
@@ -113,6 +128,13 @@ def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
             "python": platform.python_version(),
         },
     }
+    if device.type == "cuda":
+        info["cuda"] = {
+            "version": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            "tf32_conv": torch.backends.cudnn.allow_tf32,
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        }
     if hasattr(os, "getloadavg"):
         info["load_average_start"] = list(os.getloadavg())
     return info
@@ -142,6 +164,7 @@ def run_bench(
         out["attack"] = [_one_arch(arch, config, device, event) for arch in config.archs]
         out["audit"] = _audit(config, device, event) if config.audit_n else None
         out["memory"] = _memory(config, device, threads, event) if config.memory_sizes else None
+        out["train"] = _train(config.train, device, event) if config.train else None
         if hasattr(os, "getloadavg"):
             out["machine"]["load_average_end"] = list(os.getloadavg())
         return out
@@ -152,6 +175,7 @@ def run_bench(
 def _settings(config: BenchConfig) -> dict[str, Any]:
     out = asdict(config)
     out["attack"]["input_shape"] = config.attack.input_shape and list(config.attack.input_shape)
+    out["attack"]["precisions"] = list(config.attack.precisions)
     return out
 
 
@@ -159,25 +183,42 @@ def _one_arch(arch: str, config: BenchConfig, device: torch.device, event: Event
     cfg = config.attack
     rounds = cfg.warmup + cfg.repeats
     event(f"{arch}: floor / ours / torchattacks, batch {cfg.batch_size}, {rounds} rounds")
-    return bench_arch(
-        arch, cfg, device, on_round=lambda i, t: event(f"{arch}: round {i}/{t} done")
-    )
+    return bench_arch(arch, cfg, device, on_round=lambda i, t: event(f"{arch}: round {i}/{t} done"))
 
 
 def _audit(config: BenchConfig, device: torch.device, event: EventFn) -> dict[str, Any]:
     from ltrobust.bench.audit_time import time_audit
 
     event(f"audit of {config.audit_model} on {config.audit_n} samples")
-    return time_audit(
+    out = time_audit(
         config.audit_model,
         dataset=config.audit_dataset,
         n=config.audit_n,
         attacks=config.audit_attacks,
         batch_size=config.attack.batch_size,
         device=str(device),
+        amp=config.audit_amp,
+        channels_last=config.attack.channels_last,
         data_dir=config.data_dir,
         on_phase=lambda name: event(f"audit: {name}"),
     )
+    if config.audit_extrapolate and out["n"]:
+        out["extrapolated"] = extrapolate(out, config.audit_extrapolate)
+    return out
+
+
+def extrapolate(audit: dict[str, Any], n: int) -> dict[str, Any]:
+    """The audit's wall time scaled linearly from its ``n`` samples to ``n`` (an estimate, not a
+    measurement: every attack's work grows with the samples it attacks, the fixed costs of
+    loading are small; the robust share of the larger set is assumed the same)."""
+    scale = n / audit["n"]
+    return {
+        "n": n,
+        "measured_n": audit["n"],
+        "total_s": audit["total_s"] * scale,
+        "attacks_s": {k: v * scale for k, v in audit["attacks_s"].items()},
+        "method": f"measured on {audit['n']} samples, scaled linearly by {scale:g}",
+    }
 
 
 def _memory(
@@ -195,6 +236,18 @@ def _memory(
         device=str(device),
         threads=threads,
         data_dir=config.data_dir,
+    )
+
+
+def _train(config: TrainBenchConfig, device: torch.device, event: EventFn) -> dict[str, Any]:
+    from ltrobust.bench.train_time import time_train_epoch
+
+    event(
+        f"train: {config.arch}, {config.method}, PGD-{config.steps}, amp {config.amp}, "
+        f"{config.epochs} epochs on data shaped like {config.like}"
+    )
+    return time_train_epoch(
+        config, device, on_epoch=lambda e, s: event(f"train: epoch {e} took {s:.1f} s")
     )
 
 

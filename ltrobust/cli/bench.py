@@ -14,7 +14,13 @@ from rich.table import Table
 
 from ltrobust.cli.common import guarded, stderr, stdout
 
-_NAMES = {"floor": "floor", "ours": "ours (pgd)", "torchattacks": "torchattacks PGD"}
+_NAMES = {
+    "floor": "floor",
+    "ours": "ours",
+    "torchattacks": "torchattacks",
+    "floor@bf16": "floor bf16",
+    "ours@bf16": "ours bf16",
+}
 
 
 def bench_command(
@@ -35,23 +41,51 @@ def bench_command(
         str,
         typer.Option(help="CxHxW of the timed batch; auto: 1x28x28 for small_cnn, else 3x32x32."),
     ] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="Precisions of the timed attacks: fp32, bf16 or fp32,bf16.")
+    ] = "fp32",
+    channels_last: Annotated[
+        bool, typer.Option(help="Model and inputs in channels-last memory (timing and audit).")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the random weights, batch and starts.")] = 0,
     audit_n: Annotated[
         int, typer.Option(help="Samples of the full default audit (0 skips it).")
     ] = 1000,
-    audit_model: Annotated[
-        Path, typer.Option(help="Model of the audit and memory runs.")
-    ] = Path("checkpoints/small_cnn-reat-fmnist-lt.pt"),
+    audit_model: Annotated[Path, typer.Option(help="Model of the audit and memory runs.")] = Path(
+        "checkpoints/small_cnn-reat-fmnist-lt.pt"
+    ),
     audit_dataset: Annotated[
         str | None, typer.Option(help="Dataset of the audit (default: the checkpoint's).")
     ] = None,
     audit_attacks: Annotated[
         str | None, typer.Option(help="Attacks of the audit (default: the audit's default list).")
     ] = None,
+    audit_amp: Annotated[str, typer.Option(help="--amp of the audit: none or bf16.")] = "none",
+    audit_extrapolate: Annotated[
+        int, typer.Option(help="Also scale the audit's time to this many samples (0: don't).")
+    ] = 10000,
     data_dir: Annotated[Path | None, typer.Option(help="Where the dataset files are.")] = None,
     memory_n: Annotated[
         str, typer.Option(help="Sizes n for peak memory, one fresh process each ('' skips).")
     ] = "1000,10000",
+    train_arch: Annotated[
+        str,
+        typer.Option(help="Time training epochs of this architecture ('' skips; e.g. resnet18)."),
+    ] = "",
+    train_method: Annotated[
+        str, typer.Option(help="Training method (at, trades, robal, reat).")
+    ] = "at",
+    train_like: Annotated[
+        str, typer.Option(help="Synthetic training data shaped like this preset's LT set.")
+    ] = "cifar10-lt",
+    train_steps: Annotated[int, typer.Option(help="Inner PGD steps of the training.")] = 10,
+    train_amp: Annotated[bool, typer.Option(help="Train with --amp.")] = True,
+    train_epochs: Annotated[
+        int, typer.Option(help="Epochs timed (the last one is the headline).")
+    ] = 2,
+    train_n_max: Annotated[
+        int | None, typer.Option(help="Head-class images (default: the preset's).")
+    ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the results to this JSON file.")
     ] = None,
@@ -70,6 +104,7 @@ def bench_command(
             write_results,
         )
         from ltrobust.bench.memory import parse_sizes
+        from ltrobust.bench.train_time import TrainBenchConfig
 
         config = BenchConfig(
             archs=[a.strip() for a in arch.split(",") if a.strip()],
@@ -82,6 +117,8 @@ def bench_command(
                 step_size=parse_number(step, name="--step"),
                 seed=seed,
                 input_shape=parse_shape(input_shape),
+                precisions=tuple(p.strip() for p in precision.split(",") if p.strip()),
+                channels_last=channels_last,
             ),
             threads=threads,
             device=device,
@@ -89,8 +126,22 @@ def bench_command(
             audit_model=str(audit_model),
             audit_dataset=audit_dataset,
             audit_attacks=parse_attack_list(audit_attacks) if audit_attacks else None,
+            audit_amp=audit_amp,
+            audit_extrapolate=audit_extrapolate,
             data_dir=str(data_dir) if data_dir else None,
             memory_sizes=parse_sizes(memory_n),
+            train=TrainBenchConfig(
+                arch=train_arch.strip(),
+                method=train_method,
+                like=train_like,
+                steps=train_steps,
+                amp=train_amp,
+                epochs=train_epochs,
+                n_max=train_n_max,
+                seed=seed,
+            )
+            if train_arch.strip()
+            else None,
         )
         config.validate()
 
@@ -98,9 +149,7 @@ def bench_command(
             if not quiet:
                 stderr.print(f"[dim]bench:[/] {msg}", highlight=False)
 
-        results = run_bench(
-            config, command=shlex.join(["ltrobust", *sys.argv[1:]]), on_event=event
-        )
+        results = run_bench(config, command=shlex.join(["ltrobust", *sys.argv[1:]]), on_event=event)
         if json_path is not None:
             write_results(json_path, results)
         print_results(results)
@@ -125,6 +174,8 @@ def print_results(results: dict[str, Any]) -> None:
         _print_audit(results["audit"])
     if results.get("memory"):
         _print_memory(results["memory"])
+    if results.get("train"):
+        _print_train(results["train"])
 
 
 def _ratio(value: float | None) -> str:
@@ -137,20 +188,31 @@ def _print_attack(row: dict[str, Any], settings: dict[str, Any]) -> None:
         title=f"{row['arch']} ({row['weights'].split(';')[0]}), batch {settings['batch_size']}"
         f" x {shape}, k = {settings['steps']} steps: seconds per attack call",
         title_justify="left",
+        caption="bf16: under torch.autocast(bfloat16), as audit --amp bf16"
+        if any("@bf16" in k for k in row["results"])
+        else None,
+        caption_justify="left",
     )
-    for col in ("", "median s", "min s", "cpu median s", "x floor (median)"):
+    for col in ("", "median s", "min s", "cpu s", "images/s", "x floor"):
         table.add_column(col, justify="left" if not col else "right")
     ratios = row["ratios"]
     for key, res in row["results"].items():
-        vs = 1.0 if key == "floor" else ratios.get(f"{key}_vs_floor", {}).get("median")
+        name, _, prec = key.partition("@")
+        floor = "floor@" + prec if prec else "floor"
+        vs = 1.0 if name == "floor" else ratios.get(f"{key}_vs_{floor}", {}).get("median")
+        ips = res.get("images_per_s")
         table.add_row(
             _NAMES.get(key, key),
             f"{res['median_s']:.3f}",
             f"{res['min_s']:.3f}",
             f"{res['cpu_median_s']:.3f}",
+            "—" if ips is None else f"{ips:,.0f}",
             _ratio(vs),
         )
     stdout.print(table)
+    speedup = ratios.get("fp32_vs_bf16", {}).get("median")
+    if speedup is not None:
+        stdout.print(f"bf16 autocast speed-up of our attack: x{speedup:.2f}", highlight=False)
     ovh = row.get("overhead")
     if ovh:
         stdout.print(
@@ -190,6 +252,13 @@ def _print_audit(audit: dict[str, Any]) -> None:
     for name, secs in rows:
         table.add_row(name, f"{secs:.2f}", f"{100 * secs / total:.1f}%" if total else "—")
     stdout.print(table)
+    ext = audit.get("extrapolated")
+    if ext:
+        stdout.print(
+            f"extrapolated to {ext['n']:,} samples: {ext['total_s']:,.0f} s "
+            f"({ext['total_s'] / 3600:.2f} h) — {ext['method']}, not measured",
+            highlight=False,
+        )
 
 
 def _print_memory(memory: dict[str, Any]) -> None:
@@ -216,3 +285,28 @@ def _print_memory(memory: dict[str, Any]) -> None:
             f"(the extra input pixels alone: {memory['input_tensor_growth_mib']:.1f} MiB)",
             highlight=False,
         )
+
+
+def _print_train(train: dict[str, Any]) -> None:
+    amp = f"--amp ({train['amp_dtype'].replace('torch.', '')})" if train["amp"] else "fp32"
+    stdout.print(
+        f"[bold]training[/]: {train['arch']}, --method {train['method']} with PGD-"
+        f"{train['attack_steps']}, {amp}, batch {train['batch_size']}, on {train['device']}; "
+        f"{train['images']:,} images of random pixels shaped like {train['like']}'s "
+        "long-tailed training set",
+        highlight=False,
+    )
+    table = Table(title="seconds per epoch", title_justify="left")
+    for col in ("epoch", "seconds", "images/s"):
+        table.add_column(col, justify="right")
+    for i, secs in enumerate(train["epochs_s"], start=1):
+        table.add_row(str(i), f"{secs:.2f}", f"{train['images'] / secs:,.0f}" if secs else "—")
+    stdout.print(table)
+    verdict = {True: "[green]pass[/]", False: "[red]FAIL[/]"}.get(train["passed"], "n/a")
+    stdout.print(
+        f"seconds per epoch (the last): {train['epoch_s']:.2f}; target ≤ "
+        f"{train['target_s']:.0f} s on an H100: {verdict}"
+        + ("" if train["target_applies"] else " (not an H100)")
+        + f"; {train['reference']}",
+        highlight=False,
+    )
