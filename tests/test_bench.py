@@ -199,6 +199,7 @@ def test_bench_train_epoch_times_the_real_training_loop(tmp_path):
     args = ["bench", "--arch", "", "--audit-n", "0", "--memory-n", "", "--threads", "1"]
     args += ["--train-arch", "test_cnn", "--train-like", "fashion-mnist-lt", "--quiet"]
     args += ["--train-n-max", "60", "--train-steps", "2", "--train-epochs", "2"]
+    args += ["--train-batch-size", "64"]
     result = runner.invoke(app, [*args, "--json", str(out)])
     assert result.exit_code == 0, result.output
     train = json.loads(out.read_text())["train"]
@@ -206,10 +207,11 @@ def test_bench_train_epoch_times_the_real_training_loop(tmp_path):
     assert train["images"] == sum(train["class_counts"])
     assert len(train["epochs_s"]) == 2 and train["epoch_s"] == train["epochs_s"][-1] > 0
     assert train["images_per_s"] == pytest.approx(train["images"] / train["epoch_s"])
+    assert train["batch_size"] == 64
     assert train["amp"] and train["amp_dtype"] == "torch.bfloat16"  # --amp on CPU: bf16
     assert train["target_applies"] is False and train["passed"] is None
     assert "seconds per epoch (the last)" in result.stdout
-    bad = runner.invoke(app, [*args[:-6], "--train-n-max", "20"])
+    bad = runner.invoke(app, [*args, "--train-n-max", "20"])
     assert bad.exit_code == 2 and "--train-n-max 20" in bad.stderr
 
 

@@ -83,6 +83,9 @@ def bench_command(
     train_epochs: Annotated[
         int, typer.Option(help="Epochs timed (the last one is the headline).")
     ] = 2,
+    train_batch_size: Annotated[
+        int | None, typer.Option(help="Training batch size (default: the method's, 128 for at).")
+    ] = None,
     train_n_max: Annotated[
         int | None, typer.Option(help="Head-class images (default: the preset's).")
     ] = None,
@@ -138,6 +141,7 @@ def bench_command(
                 amp=train_amp,
                 epochs=train_epochs,
                 n_max=train_n_max,
+                batch_size=train_batch_size,
                 seed=seed,
             )
             if train_arch.strip()
