@@ -186,6 +186,13 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _rate(per_s: float | None) -> str:
+    """Images per second: whole numbers, one decimal below 100 (a CPU's slow rates)."""
+    if per_s is None:
+        return "—"
+    return f"{per_s:,.1f}" if per_s < 100 else f"{per_s:,.0f}"
+
+
 def _print_attack(row: dict[str, Any], settings: dict[str, Any]) -> None:
     shape = "x".join(str(s) for s in row["input_shape"])
     table = Table(
@@ -210,7 +217,7 @@ def _print_attack(row: dict[str, Any], settings: dict[str, Any]) -> None:
             f"{res['median_s']:.3f}",
             f"{res['min_s']:.3f}",
             f"{res['cpu_median_s']:.3f}",
-            "—" if ips is None else f"{ips:,.0f}",
+            _rate(ips),
             _ratio(vs),
         )
     stdout.print(table)
@@ -304,7 +311,7 @@ def _print_train(train: dict[str, Any]) -> None:
     for col in ("epoch", "seconds", "images/s"):
         table.add_column(col, justify="right")
     for i, secs in enumerate(train["epochs_s"], start=1):
-        table.add_row(str(i), f"{secs:.2f}", f"{train['images'] / secs:,.0f}" if secs else "—")
+        table.add_row(str(i), f"{secs:.2f}", _rate(train["images"] / secs if secs else None))
     stdout.print(table)
     verdict = {True: "[green]pass[/]", False: "[red]FAIL[/]"}.get(train["passed"], "n/a")
     stdout.print(
