@@ -17,12 +17,18 @@ from ltrobust.bench import (
     AttackBenchConfig,
     Timings,
     floor_passes,
+    memory,
     parse_shape,
     ratios,
     time_interleaved,
     write_results,
 )
-from ltrobust.bench.memory import measure_in_process, measure_subprocess, parse_sizes
+from ltrobust.bench.memory import (
+    MemoryJob,
+    measure_in_process,
+    measure_subprocess,
+    parse_sizes,
+)
 from ltrobust.cli.main import app
 from ltrobust.errors import ConfigError
 from ltrobust.models import create_model
@@ -240,13 +246,10 @@ def test_bench_audit_split(tmp_path, audit_files):
 
 
 def test_memory_measure_in_process(audit_files):
-    run = measure_in_process(
-        str(audit_files / "model.pt"),
-        dataset=f"tensors:{audit_files / 'test.pt'}",
-        n=12,
-        batch_size=8,
-        threads=1,
+    job = MemoryJob(
+        str(audit_files / "model.pt"), 12, f"tensors:{audit_files / 'test.pt'}", batch_size=8
     )
+    run = measure_in_process(job)
     assert run["n"] == 12 and run["shape"] == [1, 12, 12] and run["attack"] == "fgsm"
     assert run["lifetime_peak_rss_bytes"] >= run["baseline_rss_bytes"] > 0
     if run["peak_source"].startswith("VmHWM"):  # the peak counts from the end of the imports
@@ -255,12 +258,17 @@ def test_memory_measure_in_process(audit_files):
 
 @pytest.mark.slow
 def test_memory_subprocess_per_n(audit_files):
-    run = measure_subprocess(
-        str(audit_files / "model.pt"), dataset=f"tensors:{audit_files / 'test.pt'}", n=12
-    )
+    model = str(audit_files / "model.pt")
+    run = measure_subprocess(MemoryJob(model, 12, f"tensors:{audit_files / 'test.pt'}"))
     assert run["n"] == 12 and run["peak_rss_bytes"] > 0
     with pytest.raises(Exception, match="n=12 failed"):
-        measure_subprocess(str(audit_files / "model.pt"), dataset="no-such-data", n=12)
+        measure_subprocess(MemoryJob(model, 12, "no-such-data"))
+
+
+def test_memory_child_reports_a_bad_job_in_its_result_file(tmp_path):
+    out = tmp_path / "r.json"
+    assert memory.main(['{"model": "m.pt", "n": 3, "colour": "red"}', "--result", str(out)]) == 2
+    assert "bad job" in json.loads(out.read_text())["error"]
 
 
 BAD = [

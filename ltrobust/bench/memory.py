@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,42 +87,47 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def measure_in_process(
-    model: str,
-    *,
-    dataset: str | None,
-    n: int,
-    attack: str = "fgsm",
-    batch_size: int = 256,
-    device: str = "cpu",
-    threads: int = 1,
-    data_dir: str | None = None,
-) -> dict[str, Any]:
-    """Audit ``model`` on ``n`` samples with ``attack`` only (no diagnostics) in this process
-    and return the peaks (bytes) and seconds. Meaningful only in a fresh process."""
+@dataclass(frozen=True)
+class MemoryJob:
+    """One memory measurement: audit ``model`` on ``n`` samples of ``dataset`` (default: the
+    checkpoint's) with ``attack`` only, no diagnostics."""
+
+    model: str
+    n: int
+    dataset: str | None = None
+    attack: str = "fgsm"
+    batch_size: int = 256
+    device: str = "cpu"
+    threads: int = 1
+    data_dir: str | None = None
+
+
+def measure_in_process(job: MemoryJob) -> dict[str, Any]:
+    """Run ``job`` in this process and return the peaks (bytes) and seconds. Meaningful only
+    in a fresh process."""
     import torch
 
     from ltrobust.audit import audit
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(job.threads)
     baseline, current = _peak_rss_bytes(), _current_rss_bytes()
     reset = _reset_peak()
     t0 = time.perf_counter()
     report = audit(
-        model,
-        dataset,
-        [attack],
-        n=n,
-        batch_size=batch_size,
-        device=device,
-        data_dir=data_dir,
+        job.model,
+        job.dataset,
+        [job.attack],
+        n=job.n,
+        batch_size=job.batch_size,
+        device=job.device,
+        data_dir=job.data_dir,
         diagnose=False,
-        command=f"ltrobust bench (memory, n={n})",
+        command=f"ltrobust bench (memory, n={job.n})",
     )
     return {
         "n": report.dataset["n"],
         "shape": report.dataset["shape"],
-        "attack": attack,
+        "attack": job.attack,
         "seconds": time.perf_counter() - t0,
         "baseline_rss_bytes": baseline,
         "rss_after_imports_bytes": current,
@@ -131,18 +137,7 @@ def measure_in_process(
     }
 
 
-def measure_subprocess(
-    model: str,
-    *,
-    dataset: str | None,
-    n: int,
-    attack: str = "fgsm",
-    batch_size: int = 256,
-    device: str = "cpu",
-    threads: int = 1,
-    data_dir: str | None = None,
-    timeout: float = 3600.0,
-) -> dict[str, Any]:
+def measure_subprocess(job: MemoryJob, timeout: float = 3600.0) -> dict[str, Any]:
     """:func:`measure_in_process` in a fresh ``python -m ltrobust.bench.memory`` child, which
     hands its result back in a JSON file (nothing is printed).
 
@@ -150,19 +145,14 @@ def measure_subprocess(
     """
     with tempfile.TemporaryDirectory(prefix="ltrobust-bench-") as tmp:
         result_path = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "ltrobust.bench.memory", model, "--n", str(n)]
-        cmd += ["--attack", attack, "--batch-size", str(batch_size), "--device", device]
-        cmd += ["--threads", str(threads), "--result", str(result_path)]
-        if dataset is not None:
-            cmd += ["--dataset", dataset]
-        if data_dir is not None:
-            cmd += ["--data-dir", data_dir]
+        cmd = [sys.executable, "-m", "ltrobust.bench.memory", json.dumps(asdict(job))]
+        cmd += ["--result", str(result_path)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         result = json.loads(result_path.read_text()) if result_path.exists() else {}
     if "error" in result or proc.returncode != 0 or "peak_rss_bytes" not in result:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         why = result.get("error") or (lines[-1] if lines else f"exit code {proc.returncode}")
-        raise LtRobustError(f"memory run with n={n} failed: {why}")
+        raise LtRobustError(f"memory run with n={job.n} failed: {why}")
     return result
 
 
@@ -173,8 +163,8 @@ def memory_scaling(
     on_size: Callable[[int], None] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """Peak RSS of one fresh process per size in ``sizes``; ``options`` go to
-    :func:`measure_subprocess`. Returns the runs, in MiB too (``audit_mib``: the peak minus
+    """Peak RSS of one fresh process per size in ``sizes``; ``options`` are the other fields
+    of :class:`MemoryJob`. Returns the runs, in MiB too (``audit_mib``: the peak minus
     the resident size after the imports, what the audit itself added), and the growth of the
     peak from the first size to the last next to the size of the extra input tensor (float32
     pixels)."""
@@ -182,7 +172,7 @@ def memory_scaling(
     for n in sizes:
         if on_size is not None:
             on_size(n)
-        run = measure_subprocess(model, n=n, **options)
+        run = measure_subprocess(MemoryJob(model=model, n=n, **options))
         run["peak_rss_mib"] = run["peak_rss_bytes"] / MIB
         run["lifetime_peak_rss_mib"] = run["lifetime_peak_rss_bytes"] / MIB
         now = run.get("rss_after_imports_bytes")
@@ -202,33 +192,19 @@ def memory_scaling(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The child process: measure one ``n`` and write the result (or ``{"error": ...}``) as JSON
-    to ``--result``; exit 0, or 2 on bad input."""
+    """The child process: run one :class:`MemoryJob` (given as JSON) and write the result (or
+    ``{"error": ...}``) as JSON to ``--result``; exit 0, or 2 on bad input."""
     parser = argparse.ArgumentParser(prog="python -m ltrobust.bench.memory")
-    parser.add_argument("model")
-    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("job", help="the MemoryJob's fields as a JSON object")
     parser.add_argument("--result", required=True)
-    parser.add_argument("--dataset", default=None)
-    parser.add_argument("--attack", default="fgsm")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     code = 0
     try:
-        result = measure_in_process(
-            args.model,
-            dataset=args.dataset,
-            n=args.n,
-            attack=args.attack,
-            batch_size=args.batch_size,
-            device=args.device,
-            threads=args.threads,
-            data_dir=args.data_dir,
-        )
+        result = measure_in_process(MemoryJob(**json.loads(args.job)))
     except LtRobustError as exc:
         result, code = {"error": str(exc)}, 2
+    except (TypeError, ValueError) as exc:
+        result, code = {"error": f"bad job: {exc}"}, 2
     atomic_write_text(args.result, json.dumps(result))
     return code
 
