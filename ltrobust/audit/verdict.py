@@ -89,6 +89,40 @@ class _Checker:
         )
 
 
+#: checks that read one diagnostic: (check, diagnostics key, its sub-key holding the per-scope
+#: value or None, the Thresholds field, what a triggered check means)
+_DIAGNOSTIC_CHECKS = (
+    (
+        "zero_gradient",
+        "zero_grad",
+        "sample_level",
+        "zero_grad",
+        "inputs whose whole CE gradient is exactly 0",
+    ),
+    (
+        "unbounded_not_zero",
+        "unbounded",
+        None,
+        "unbounded",
+        "an attack with an unbounded budget does not reach 0%",
+    ),
+    (
+        "square_breaks_more",
+        "square_only",
+        None,
+        "square",
+        "black-box Square breaks samples no white-box attack did",
+    ),
+    (
+        "tail_targets_break_more",
+        "aa_tail",
+        "newly_broken_share",
+        "tail_targets",
+        "targeted APGD towards tail classes breaks samples every other attack missed",
+    ),
+)
+
+
 def scope_checks(
     scope: str, attacks: Mapping[str, Outcome], diag: Mapping[str, Any], th: Thresholds, n: int
 ) -> list[dict[str, Any]]:
@@ -128,34 +162,10 @@ def scope_checks(
             th.kappa_gap,
             "PGD-20 on rescaled logits (kappa sweep) is well below kappa 0",
         )
-    if diag.get("zero_grad"):
-        c.add(
-            "zero_gradient",
-            _pick(diag["zero_grad"]["sample_level"], scope),
-            th.zero_grad,
-            "inputs whose whole CE gradient is exactly 0",
-        )
-    if diag.get("unbounded"):
-        c.add(
-            "unbounded_not_zero",
-            _pick(diag["unbounded"], scope),
-            th.unbounded,
-            "an attack with an unbounded budget does not reach 0%",
-        )
-    if diag.get("square_only"):
-        c.add(
-            "square_breaks_more",
-            _pick(diag["square_only"], scope),
-            th.square,
-            "black-box Square breaks samples no white-box attack did",
-        )
-    if diag.get("aa_tail"):
-        c.add(
-            "tail_targets_break_more",
-            _pick(diag["aa_tail"]["newly_broken_share"], scope),
-            th.tail_targets,
-            "targeted APGD towards tail classes breaks samples every other attack missed",
-        )
+    for name, key, sub, threshold, message in _DIAGNOSTIC_CHECKS:
+        if diag.get(key):
+            value = diag[key][sub] if sub else diag[key]
+            c.add(name, _pick(value, scope), getattr(th, threshold), message)
     return c.out
 
 
