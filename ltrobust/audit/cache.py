@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_DIRNAME = ".ltrobust-cache"
 #: record format; bump when what a record holds changes
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the clean record holds aa_targets when they are reported
 
 
 def tensor_sha256(*tensors: torch.Tensor, chunk_rows: int = 1024) -> str:
