@@ -324,3 +324,25 @@ def test_bench_on_cuda_times_both_precisions_and_a_training_epoch(tmp_path):
     assert {"floor", "ours", "floor@bf16", "ours@bf16"} <= set(row["results"])
     assert data["train"]["device"].startswith("cuda")
     assert data["train"]["amp_dtype"] == "torch.float16"  # --amp on CUDA: fp16 + GradScaler
+
+
+def test_each_precision_is_its_own_interleaved_series(monkeypatch):
+    import ltrobust.bench.attack as attack_mod
+
+    series = []
+    real = attack_mod.time_interleaved
+
+    def spy(fns, **kw):
+        series.append(sorted(fns))
+        return real(fns, **kw)
+
+    monkeypatch.setattr(attack_mod, "time_interleaved", spy)
+    rounds = []
+    config = AttackBenchConfig(batch_size=4, steps=1, repeats=2, warmup=1)
+    config.input_shape, config.precisions = (1, 12, 12), ("fp32", "bf16")
+    row = attack_mod.bench_arch(
+        "test_cnn", config, torch.device("cpu"), on_round=lambda i, t: rounds.append((i, t))
+    )
+    assert series[0][:2] == ["floor", "ours"] and series[1] == ["floor@bf16", "ours@bf16"]
+    assert rounds == [(i, 6) for i in range(1, 7)]  # 3 rounds per series, counted across both
+    assert all(len(r["rounds_wall_s"]) == 2 for r in row["results"].values())

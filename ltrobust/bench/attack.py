@@ -204,16 +204,25 @@ def bench_arch(
     gen = torch.Generator().manual_seed(config.seed)
     x = torch.rand((config.batch_size, *shape), generator=gen).to(device, memory_format=fmt)
     y = torch.randint(0, NUM_CLASSES, (config.batch_size,), generator=gen).to(device)
-    fns: dict[str, Callable[[], object]] = {}
-    what: dict[str, str] = {}
-    for precision in config.precisions:
-        f, w = _contenders(model, x, y, config, precision)
-        fns.update(f)
-        what.update(w)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    timed = time_interleaved(
-        fns, repeats=config.repeats, warmup=config.warmup, sync=sync, on_round=on_round
-    )
+    # one interleaved series per precision, each with its own warm-up: on a CPU the first call
+    # after a switch of precision pays page faults for buffers of other sizes, which would land
+    # on whichever contender comes first after the switch
+    timed: dict[str, Timings] = {}
+    what: dict[str, str] = {}
+    per_series = config.warmup + config.repeats
+    total = per_series * len(config.precisions)
+    for i, precision in enumerate(config.precisions):
+        fns, w = _contenders(model, x, y, config, precision)
+        what.update(w)
+        done = i * per_series
+        timed |= time_interleaved(
+            fns,
+            repeats=config.repeats,
+            warmup=config.warmup,
+            sync=sync,
+            on_round=None if on_round is None else (lambda r, _t, d=done: on_round(d + r, total)),
+        )
     overhead = None
     if "floor" in timed:
         overhead = attack_overhead(x, y, config, sync)

@@ -182,7 +182,10 @@ def _settings(config: BenchConfig) -> dict[str, Any]:
 def _one_arch(arch: str, config: BenchConfig, device: torch.device, event: EventFn):
     cfg = config.attack
     rounds = cfg.warmup + cfg.repeats
-    event(f"{arch}: floor / ours / torchattacks, batch {cfg.batch_size}, {rounds} rounds")
+    event(
+        f"{arch}: floor / ours / torchattacks, batch {cfg.batch_size}, {rounds} rounds"
+        + (f" per precision ({', '.join(cfg.precisions)})" if len(cfg.precisions) > 1 else "")
+    )
     return bench_arch(arch, cfg, device, on_round=lambda i, t: event(f"{arch}: round {i}/{t} done"))
 
 
