@@ -269,11 +269,7 @@ def audit(
 def _dist_context(device: str) -> ddp.DistContext:
     """This process's place: under torchrun (``WORLD_SIZE`` > 1) it joins the process group
     (NCCL on CUDA, gloo on CPU, device ``cuda:LOCAL_RANK``); alone it just resolves ``device``."""
-    from ltrobust.audit.runner import resolve_device
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return ddp.setup(device)
-    return ddp.DistContext(device=resolve_device(device))
+    return ddp.setup(device)
 
 
 def _cache_material(
@@ -333,9 +329,7 @@ def _diag_config(diag: DiagnosticsConfig | None) -> dict[str, Any] | None:
 def _provenance(
     loaded: LoadedModel, data: EvalData, config: AuditConfig, command: str | None
 ) -> dict[str, Any]:
-    from ltrobust.audit.runner import resolve_device
-
-    dev = resolve_device(config.device)
+    dev = ddp.resolve_device(config.device)
     return {
         "versions": _versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -53,7 +53,7 @@ from ltrobust.audit.verdict import judge
 from ltrobust.errors import ConfigError
 from ltrobust.metrics import confusion_matrix, summarize
 from ltrobust.report.schema import AuditReport, Outcome
-from ltrobust.train.ddp import DistContext
+from ltrobust.train.ddp import DistContext, resolve_device
 
 #: every named attack of METHODS §2 except aa-fast, which aa already contains
 DEFAULT_ATTACKS = tuple(name for name in ATTACK_NAMES if name != "aa-fast")
@@ -106,18 +106,6 @@ class AuditConfig:
             raise ConfigError(f"--step must be in (0, 1], got {self.step:g}")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is available")
-    return dev
 
 
 _logits_pred = predict  # the argmax of the logits, checked to be finite

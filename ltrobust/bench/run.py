@@ -28,6 +28,7 @@ from ltrobust.bench.attack import AttackBenchConfig, bench_arch, torchattacks_ve
 from ltrobust.bench.train_time import TrainBenchConfig
 from ltrobust.errors import ConfigError
 from ltrobust.fileio import atomic_write_text
+from ltrobust.train.ddp import resolve_device
 
 SCHEMA = "ltrobust-bench/1"
 DEFAULT_AUDIT_MODEL = "checkpoints/small_cnn-reat-fmnist-lt.pt"
@@ -84,21 +85,6 @@ class BenchConfig:
             from ltrobust.attacks import parse_attack_list
 
             self.audit_attacks = parse_attack_list(",".join(self.audit_attacks))
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is available")
-    return dev
 
 
 def cpu_model() -> str:
