@@ -66,6 +66,19 @@ def trained_cnn(lt_train) -> torch.nn.Module:
     return model.eval()
 
 
+def save_audit_set(folder, balanced_test, name: str = "test.pt", counts: bool = True):  # noqa: ANN001
+    """Every 4th sample of ``balanced_test`` (60) as a ``tensors:`` file ``folder/name`` and,
+    with ``counts``, the training counts in ``folder/counts.json``; returns the file's path."""
+    import json
+
+    x, y = balanced_test
+    path = folder / name
+    torch.save({"x": x[::4].clone(), "y": y[::4].clone()}, path)
+    if counts:
+        (folder / "counts.json").write_text(json.dumps(TRAIN_COUNTS))
+    return path
+
+
 def save_test_cnn(path, model) -> None:  # noqa: ANN001
     """Save a ``test_cnn`` (1x12x12 inputs, NUM_CLASSES classes) as an ltrobust checkpoint."""
     from ltrobust.models import save_checkpoint

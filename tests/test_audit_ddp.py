@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from ltrobust.audit.engine import comparable
 from ltrobust.cli.main import app
 
-from .conftest import EPS, TRAIN_COUNTS, save_test_cnn
+from .conftest import EPS, save_audit_set, save_test_cnn
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -28,9 +27,7 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, trained_cnn, balanced_test):
     d = tmp_path_factory.mktemp("ddp")
-    x, y = balanced_test
-    torch.save({"x": x[::4].clone(), "y": y[::4].clone()}, d / "test.pt")  # 60 samples
-    (d / "counts.json").write_text(json.dumps(TRAIN_COUNTS))
+    save_audit_set(d, balanced_test)
     save_test_cnn(d / "model.pt", trained_cnn)
     return d
 

@@ -17,15 +17,13 @@ from torch import nn
 import ltrobust
 from ltrobust.audit.engine import comparable
 
-from .conftest import EPS, NUM_CLASSES, TRAIN_COUNTS, save_test_cnn
+from .conftest import EPS, NUM_CLASSES, TRAIN_COUNTS, save_audit_set, save_test_cnn
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, balanced_test):
     d = tmp_path_factory.mktemp("engine")
-    x, y = balanced_test
-    torch.save({"x": x[::4].clone(), "y": y[::4].clone()}, d / "test.pt")  # 60 samples
-    return f"tensors:{d / 'test.pt'}"
+    return f"tensors:{save_audit_set(d, balanced_test, counts=False)}"
 
 
 def _audit(model, dataset, **kw):
@@ -245,9 +243,7 @@ def test_cli_options(trained_cnn, tmp_path, balanced_test):
 
     from ltrobust.cli.main import app
 
-    x, y = balanced_test
-    torch.save({"x": x[::4].clone(), "y": y[::4].clone()}, tmp_path / "d.pt")
-    (tmp_path / "counts.json").write_text(json.dumps(TRAIN_COUNTS))
+    save_audit_set(tmp_path, balanced_test, "d.pt")
     save_test_cnn(tmp_path / "m.pt", trained_cnn)
     out = tmp_path / "o"
     args = ["audit", str(tmp_path / "m.pt"), "--dataset", f"tensors:{tmp_path / 'd.pt'}"]

@@ -26,7 +26,7 @@ import ltrobust
 from ltrobust.audit.engine import comparable
 from ltrobust.cli.main import app
 
-from .conftest import EPS, TRAIN_COUNTS
+from .conftest import EPS, TRAIN_COUNTS, save_audit_set
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -48,9 +48,7 @@ class Slow(nn.Module):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, trained_cnn, balanced_test):
     d = tmp_path_factory.mktemp("resume")
-    x, y = balanced_test
-    torch.save({"x": x[::4].clone(), "y": y[::4].clone()}, d / "test.pt")  # 60 samples
-    (d / "counts.json").write_text(json.dumps(TRAIN_COUNTS))
+    save_audit_set(d, balanced_test)
     torch.save(Slow(trained_cnn, 0.004), d / "slow.pt")
     return d
 
@@ -152,8 +150,7 @@ def test_resume_reuses_diagnostics_and_recomputes_what_is_missing(
 ):
     """Every pass (clean with its zero-gradient shares, attacks, AutoAttack's broken_by, the
     sweep, the unbounded attack) is resumed from its records; removed records are computed."""
-    x, y = balanced_test
-    torch.save({"x": x[::4].clone(), "y": y[::4].clone()}, tmp_path / "d.pt")
+    save_audit_set(tmp_path, balanced_test, "d.pt", counts=False)
     cache = tmp_path / "cache"
 
     def run(**kw):
