@@ -1,4 +1,4 @@
-"""Attack invariants (DESIGN.md), closed forms on linear models, and cross-checks against
+"""Attack invariants (the contract of ltrobust.attacks.base), closed forms on linear models, and cross-checks against
 torchattacks and AutoAttack's reference implementation."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from ltrobust.attacks import (
     ThreatModel,
     build_attack,
     parse_attack_list,
-    parse_number,
     salt_of,
     sample_seeds,
 )
 from ltrobust.errors import ConfigError
+from ltrobust.values import parse_number
 
 from .conftest import EPS
 

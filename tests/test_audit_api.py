@@ -96,7 +96,7 @@ def test_warnings_for_probabilities_and_tuple_outputs(tmp_path, trained_cnn, bal
         dataset=dataset,
         attacks="fgsm",
         class_counts=TRAIN_COUNTS,
-        load_options={"output_key": "1"},
+        load={"output_key": "1"},
     )
     assert chosen.clean.summary.accuracy < guessed.clean.summary.accuracy  # zeros: argmax 0
     assert not any("--output-key" in w for w in chosen.diagnostics["warnings"])

@@ -1,4 +1,4 @@
-"""Multi-process audit (issue 6, item 4): ``torchrun --nproc_per_node 2 -m ltrobust audit ...``
+"""Multi-process audit: ``torchrun --nproc_per_node 2 -m ltrobust audit ...``
 on the CPU with gloo shards the batches by rank, gathers the per-sample results, and writes one
 report identical to the single-process one (compared without timings, the command line and
 ``provenance.execution``; see :func:`ltrobust.audit.engine.comparable`).

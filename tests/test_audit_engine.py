@@ -1,4 +1,4 @@
-"""The audit engine (issue 6, items 2 and 3): CUDA out-of-memory halving, bfloat16 attacks with
+"""The audit engine: CUDA out-of-memory halving, bfloat16 attacks with
 a float32 re-check, channels-last, torch.compile, batches streamed to the model, and attacks
 that only feed the worst case attacking only the samples still robust.
 

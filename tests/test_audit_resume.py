@@ -1,4 +1,4 @@
-"""Resume (issue 6, item 5): an audit killed with SIGKILL and started again with ``--resume``
+"""Resume: an audit killed with SIGKILL and started again with ``--resume``
 reuses every finished batch and ends with the report of an uninterrupted run; a changed setup
 is refused with one line.
 
@@ -182,7 +182,7 @@ def test_resume_reuses_diagnostics_and_recomputes_what_is_missing(
     assert (ex["computed"], ex["reused"]) == (len(removed), 20 - len(removed))
     assert comparable(again.to_dict()) == comparable(first.to_dict())
     # thresholds only change the verdict: everything is reused
-    from ltrobust.audit.diagnostics import Thresholds
+    from ltrobust.audit.config import Thresholds
 
     judged = run(resume=True, thresholds=Thresholds(aa_gap=0.5))
     assert judged.provenance["execution"]["reused"] == 20

@@ -1,4 +1,4 @@
-"""``ltrobust bench`` and its library (issue 6): interleaved timing, the floor, the JSON file,
+"""``ltrobust bench`` and its library: interleaved timing, the floor, the JSON file,
 the audit split and the memory runs, at tiny sizes (test_cnn, batch 8, 2 steps)."""
 
 from __future__ import annotations
@@ -23,12 +23,8 @@ from ltrobust.bench import (
     time_interleaved,
     write_results,
 )
-from ltrobust.bench.memory import (
-    MemoryJob,
-    measure_in_process,
-    measure_subprocess,
-    parse_sizes,
-)
+from ltrobust.bench.config import parse_sizes
+from ltrobust.bench.memory import MemoryJob, measure_in_process, measure_subprocess
 from ltrobust.cli.main import app
 from ltrobust.errors import ConfigError
 from ltrobust.models import create_model
@@ -174,7 +170,7 @@ def test_bench_bf16_times_floor_and_ours_under_autocast_side_by_side(tmp_path):
 
 
 def test_bf16_floor_runs_its_passes_in_bfloat16():
-    from ltrobust.bench.attack import _contenders
+    from ltrobust.bench.attack import contenders as _contenders
 
     model = create_model("test_cnn", num_classes=4, in_channels=1, input_size=12).eval()
     dtypes = []

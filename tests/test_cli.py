@@ -145,7 +145,7 @@ def test_unknown_dataset_lists_valid_names(files, tmp_path):
 
 
 def test_cli_default_attacks_match_the_library():
-    from ltrobust.audit.runner import DEFAULT_ATTACKS
+    from ltrobust.attacks.registry import DEFAULT_ATTACKS
     from ltrobust.cli.audit import DEFAULT_ATTACK_TEXT
 
     assert DEFAULT_ATTACK_TEXT.split(",") == list(DEFAULT_ATTACKS)

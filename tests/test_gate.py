@@ -331,7 +331,7 @@ def test_audit_writes_rendered_reports_and_gates(audit_files, no_diagnostics):
 
 def test_audit_gate_passes_or_warns(capsys):
     """The gate step of `audit --baseline` (no audit run needed): pass, warn, or exit 1."""
-    from ltrobust.cli.audit import _gate_against
+    from ltrobust.cli.audit import gate_against as _gate_against
 
     base, new = tail_regression(12)
     _gate_against(base, base, fail_on_regression=True)  # identical: passes, no exit

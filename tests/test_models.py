@@ -28,6 +28,7 @@ from ltrobust.models import (
 from ltrobust.models import registry as registry_module
 from ltrobust.models.resnet import BasicBlock, PreActBlock
 from ltrobust.models.wideresnet import WideBasicBlock, WideResNet
+from ltrobust.registry import Entry
 
 ARCHS = ["preact_resnet18", "resnet18", "small_cnn", "wrn28_10", "wrn34_10"]
 TEST_ARCHS = ["test_cnn", "test_linear", "test_mlp"]
@@ -477,7 +478,8 @@ def test_sub_block1_keys_dropped_by_load_model(tmp_path, monkeypatch) -> None:
     def tiny_wrn(*, num_classes: int, in_channels: int, input_size: int) -> WideResNet:
         return WideResNet(10, 1, num_classes=num_classes, in_channels=in_channels)
 
-    monkeypatch.setitem(registry_module._REGISTRY, "test_tiny_wrn", tiny_wrn)
+    tiny = Entry("test_tiny_wrn", tiny_wrn, "a WideResNet-10-1", hidden=True)
+    monkeypatch.setattr(registry_module, "MODELS", registry_module.MODELS.extended(tiny))
     src = create_model("test_tiny_wrn", num_classes=3).eval()
     sd = dict(src.state_dict())
     sd.update({f"sub_block1.{k}": v for k, v in src.block1.state_dict().items()})

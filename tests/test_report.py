@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ltrobust.audit.runner import _outcome, assemble_report
+from ltrobust.audit.runner import AuditParts, assemble_report
+from ltrobust.audit.session import DataInfo, make_outcome
 from ltrobust.errors import LtRobustError
 from ltrobust.report import SCHEMA_VERSION, AuditReport, per_class_rows, write_per_class_csv
 
@@ -16,25 +17,16 @@ GOLDEN = Path(__file__).parent / "golden" / "report_v1.json"
 
 
 def tiny_report() -> AuditReport:
-    info = {
-        "name": "toy",
-        "num_classes": 3,
-        "class_names": ["x", "y", "z"],
-        "groups": {"head": [0], "body": [1], "tail": [2]},
-    }
+    info = DataInfo("toy", 3, ["x", "y", "z"], {"head": [0], "body": [1], "tail": [2]})
     y = torch.tensor([0, 0, 1, 1, 2, 2])
-    clean = _outcome("clean", {}, y, torch.tensor([0, 0, 1, 1, 2, 0]), info, 0.5, None)
-    pgd = _outcome("pgd20", {"steps": 20}, y, torch.tensor([0, 1, 1, 0, 0, 0]), info, 1.5, clean)
-    parts = {
-        "clean": clean,
-        "attacks": {"pgd20": pgd},
-        "worst_case": pgd,
-        "per_sample": {"index": list(range(6)), "y": y.tolist()},
-    }
-    dataset = {"name": "toy", "groups": info["groups"], "class_counts": [100, 10, 1]}
-    return assemble_report(
-        parts, provenance={"seed": 0}, config={"eps": 0.1}, dataset=dataset, warnings=["w"]
+    clean = make_outcome("clean", {}, y, torch.tensor([0, 0, 1, 1, 2, 0]), info, 0.5, None)
+    pgd = make_outcome(
+        "pgd20", {"steps": 20}, y, torch.tensor([0, 1, 1, 0, 0, 0]), info, 1.5, clean
     )
+    per_sample = {"index": list(range(6)), "y": y.tolist()}
+    parts = AuditParts(clean, {"pgd20": pgd}, pgd, per_sample, {}, None, ["w"])
+    dataset = {"name": "toy", "groups": info.groups, "class_counts": [100, 10, 1]}
+    return assemble_report(parts, provenance={"seed": 0}, config={"eps": 0.1}, dataset=dataset)
 
 
 def test_round_trip_is_exact():

@@ -1,4 +1,4 @@
-"""Training losses against hand-computed values on tiny examples (METHODS §4)."""
+"""Training losses against hand-computed values on tiny examples (docs/METHODS.md §4)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import torch
 from torch import nn
 
 from ltrobust.attacks import CrossEntropy, IterativeAttack, ThreatModel
-from ltrobust.train.at import build_outer_loss
-from ltrobust.train.config import resolve_config
 from ltrobust.train.losses import (
     ClassWeightedCE,
     FocalLoss,
     KLToReference,
     LDAMLoss,
     LogitAdjustedCE,
+    build_outer_loss,
     class_balanced_weights,
     kl_per_sample,
     ldam_margins,
@@ -28,6 +27,7 @@ from ltrobust.train.losses import (
     tail_weights,
 )
 from ltrobust.train.registry import build_method
+from ltrobust.train.resolve import resolve_config
 
 ZERO = torch.zeros(2, 2)
 Y01 = torch.tensor([0, 1])

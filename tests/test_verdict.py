@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 import ltrobust
-from ltrobust.audit.diagnostics import parse_kappas
 from ltrobust.errors import ConfigError
+from ltrobust.values import parse_kappas
 
 from .conftest import EPS, TRAIN_COUNTS
 

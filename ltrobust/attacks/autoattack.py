@@ -19,7 +19,7 @@ import logging
 import torch
 from torch import nn
 
-from ltrobust.attacks.base import Attack
+from ltrobust.attacks.base import Attack, AttackOutput, GradObserver
 from ltrobust.attacks.threat import ThreatModel
 
 logger = logging.getLogger(__name__)
@@ -78,16 +78,21 @@ class AutoAttackAdapter(Attack):
             raise ValueError(f"unknown AutoAttack version {version!r}")
         self.version = version
         self.seed = seed
-        self.last_details: dict[str, list[str]] | None = None
+        self._freeze()
 
     def _run(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
-    ) -> torch.Tensor:
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        start: torch.Tensor,
+        observer: GradObserver | None,
+    ) -> AttackOutput:
         """Run the components one after the other on the samples still robust.
 
         Each component gets the survivors of the previous ones, in order, in one batch: exactly
         the batches AutoAttack's own ``run_standard_evaluation`` forms, so the result equals one
-        standard call, and ``last_details["broken_by"]`` says which component broke each sample
+        standard call, and ``details["broken_by"]`` says which component broke each sample
         (``""`` for none).
         """
         with torch.no_grad():
@@ -116,8 +121,7 @@ class AutoAttackAdapter(Attack):
                 robust[newly] = False
                 for i in newly.tolist():
                     broken_by[i] = component
-        self.last_details = {"broken_by": broken_by}
-        return x_adv
+        return AttackOutput(x_adv, {"broken_by": broken_by})
 
     def settings(self) -> dict[str, object]:
         return {
@@ -173,6 +177,7 @@ class TailTargetedAPGD(Attack):
             raise ValueError("TailTargetedAPGD needs at least one tail class")
         self.tail_classes = sorted(int(c) for c in tail_classes)
         self.max_targets, self.n_iter, self.seed = int(max_targets), int(n_iter), int(seed)
+        self._freeze()
 
     def targets(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(N, T) tail classes to try per sample, highest clean logit first; -1 pads samples
@@ -187,8 +192,13 @@ class TailTargetedAPGD(Attack):
         return out
 
     def _run(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
-    ) -> torch.Tensor:
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        start: torch.Tensor,
+        observer: GradObserver | None,
+    ) -> AttackOutput:
         from pyautoattack.autopgd_base import APGDAttack_targeted
 
         with torch.no_grad():
@@ -222,7 +232,7 @@ class TailTargetedAPGD(Attack):
                 won = acc == 0
                 x_adv[idx[won]] = adv[won].to(x.dtype)
                 robust[idx[won]] = False
-        return x_adv
+        return AttackOutput(x_adv)
 
     def settings(self) -> dict[str, object]:
         return {

@@ -1,19 +1,39 @@
-"""The attack contract, owned by the base class (house rule 2, after foolbox).
+"""The attack contract, owned by the base class (after foolbox's ``attacks/base.py``).
 
-``Attack.__call__`` validates input, switches the model to eval mode and restores it, projects
-the result onto the threat model, detaches it and never mutates ``x``. Subclasses only implement
-:meth:`Attack._run`.
+:meth:`Attack.run` validates input, switches the model to eval mode and restores it, projects
+the result onto the threat model, detaches it and never mutates ``x``; calling an attack gives
+just the adversarial batch. Subclasses only implement :meth:`Attack._run`.
+
+Attacks are immutable after construction: what varies per call comes in as arguments (the random
+seeds, an observer of the gradients) and what a call finds beyond the adversarial batch comes
+back in :class:`AttackOutput` (e.g. which AutoAttack component broke each sample).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from ltrobust.attacks.rng import per_sample_noise
 from ltrobust.attacks.threat import ThreatModel
+
+#: observes every input gradient of an iterative attack: (step index, x_adv N x ..., grad N x ...);
+#: it must not modify its arguments
+GradObserver = Callable[[int, torch.Tensor, torch.Tensor], None]
+
+
+@dataclass(frozen=True)
+class AttackOutput:
+    """What one call of an attack returns: the adversarial batch and, for attacks that report
+    them, per-call details (e.g. ``{"broken_by": [component or "" per sample]}``)."""
+
+    x_adv: torch.Tensor
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Attack(ABC):
@@ -22,6 +42,9 @@ class Attack(ABC):
     Args:
         threat: the allowed perturbation set.
         name: the short name reports use (``pgd20``, ``aa``, ...).
+
+    Subclasses set their own attributes in ``__init__`` and end it with :meth:`_freeze`; any
+    later assignment raises ``AttributeError``.
     """
 
     #: whether the attack draws a random start (it then needs ``seeds`` or a ``generator``)
@@ -31,6 +54,16 @@ class Attack(ABC):
         self.threat = threat
         self.name = name
 
+    def _freeze(self) -> None:
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if self.__dict__.get("_frozen"):
+            raise AttributeError(
+                f"{type(self).__name__} is immutable; build a new attack instead of setting {key}"
+            )
+        object.__setattr__(self, key, value)
+
     def __call__(
         self,
         model: nn.Module,
@@ -39,12 +72,27 @@ class Attack(ABC):
         *,
         generator: torch.Generator | None = None,
         seeds: torch.Tensor | None = None,
+        observer: GradObserver | None = None,
     ) -> torch.Tensor:
-        """Return adversarial examples for ``x`` (N x C x H x W in bounds) with labels ``y`` (N).
+        """The adversarial batch of :meth:`run` (same arguments)."""
+        return self.run(model, x, y, generator=generator, seeds=seeds, observer=observer).x_adv
+
+    def run(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        seeds: torch.Tensor | None = None,
+        observer: GradObserver | None = None,
+    ) -> AttackOutput:
+        """Adversarial examples for ``x`` (N x C x H x W in bounds) with labels ``y`` (N).
 
         Randomness: ``seeds`` (int64, N) gives every sample its own random start, independent
         of how samples are batched; otherwise ``generator`` draws the batch's noise; otherwise a
-        generator seeded with 0 does.
+        generator seeded with 0 does. ``observer`` sees every gradient of an iterative attack
+        (other attacks ignore it).
         """
         self._validate(x, y, seeds)
         was_training = model.training
@@ -52,17 +100,23 @@ class Attack(ABC):
         try:
             x0 = x.detach()
             if self.threat.eps == 0:
-                return x0.clone()
+                return AttackOutput(x0.clone())
             with torch.enable_grad():
-                x_adv = self._run(model, x0, y, self._start(x0, generator, seeds))
-            return self.threat.project_if_outside(x_adv.detach(), x0)
+                out = self._run(model, x0, y, self._start(x0, generator, seeds), observer)
+            x_adv = self.threat.project_if_outside(out.x_adv.detach(), x0)
+            return AttackOutput(x_adv, out.details)
         finally:
             model.train(was_training)
 
     @abstractmethod
     def _run(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
-    ) -> torch.Tensor:
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        start: torch.Tensor,
+        observer: GradObserver | None,
+    ) -> AttackOutput:
         """Compute the adversarial batch from the clean ``x`` and the starting point ``start``."""
 
     def _start(

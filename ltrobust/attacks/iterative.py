@@ -1,5 +1,5 @@
-"""One iterative first-order attack; FGSM, PGD, MIM, CW-PGD and the logit-scaling attack are
-settings of it (house rule 3, after MadryLab's ``attack_steps``).
+"""One iterative first-order attack; FGSM, PGD, MIM, CW-PGD and the logit-scaling attacks are
+settings of it (after MadryLab's ``attack_steps``; docs/METHODS.md §2).
 """
 
 from __future__ import annotations
@@ -9,12 +9,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ltrobust.attacks.base import Attack
+from ltrobust.attacks.base import Attack, AttackOutput, GradObserver
 from ltrobust.attacks.threat import ThreatModel
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: called after every gradient with (step index, x_adv N x ..., grad N x ...)
-GradHook = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
 class IterativeAttack(Attack):
@@ -33,7 +31,8 @@ class IterativeAttack(Attack):
         random_start: start from a uniform point of the eps-ball instead of ``x``.
         momentum: MIM decay factor, or ``None`` for plain PGD.
         name: short name for reports.
-        grad_hook: optional observer of every gradient (diagnostics); must not modify it.
+
+    A call's ``observer`` (see :meth:`Attack.run`) sees every gradient, before momentum.
     """
 
     def __init__(
@@ -46,7 +45,6 @@ class IterativeAttack(Attack):
         random_start: bool = True,
         momentum: float | None = None,
         name: str = "pgd",
-        grad_hook: GradHook | None = None,
     ) -> None:
         super().__init__(threat, name)
         if steps < 1:
@@ -56,28 +54,34 @@ class IterativeAttack(Attack):
         self.step_size = float(step_size)
         self.random_start = random_start
         self.momentum = momentum
-        self.grad_hook = grad_hook
+        self._freeze()
 
     def _run(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
-    ) -> torch.Tensor:
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        start: torch.Tensor,
+        observer: GradObserver | None,
+    ) -> AttackOutput:
         x_adv = start
-        velocity = torch.zeros_like(x) if self.momentum is not None else None
+        mu = self.momentum
+        velocity = torch.zeros_like(x) if mu is not None else None
         for t in range(self.steps):
             x_adv.requires_grad_(True)
             loss = self.loss(model(x_adv), y).sum()
             (grad,) = torch.autograd.grad(loss, x_adv)
             x_adv = x_adv.detach()
-            if self.grad_hook is not None:
-                self.grad_hook(t, x_adv, grad)
-            if velocity is not None:
+            if observer is not None:
+                observer(t, x_adv, grad)
+            if velocity is not None and mu is not None:
                 scale = grad.abs().flatten(1).mean(dim=1).clamp_min(1e-12)
-                velocity = self.momentum * velocity + grad / scale.view(-1, *[1] * (x.dim() - 1))
+                velocity = mu * velocity + grad / scale.view(-1, *[1] * (x.dim() - 1))
                 grad = velocity
             x_adv = self.threat.project(
                 x_adv + self.step_size * self.threat.step_direction(grad), x
             )
-        return x_adv
+        return AttackOutput(x_adv)
 
     def settings(self) -> dict[str, object]:
         return {

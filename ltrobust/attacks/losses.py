@@ -30,7 +30,7 @@ class CrossEntropy:
 class CWMargin:
     """Carlini-Wagner margin ``max_{j != y} z_j - z_y``, clamped below at ``-kappa``.
 
-    With kappa = 50 the clamp never binds in practice (METHODS §2: "CW" of the LT-robustness
+    With kappa = 50 the clamp never binds in practice (docs/METHODS.md §2: "CW" of the LT-robustness
     papers is PGD on this loss, not the L2 minimisation attack).
     """
 

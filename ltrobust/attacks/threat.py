@@ -7,37 +7,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 
 import torch
 
 from ltrobust.errors import ConfigError
-
-NORMS = ("linf", "l2")
-
-
-def parse_number(text: str | float | int, *, name: str = "value") -> float:
-    """Parse ``"8/255"``, ``"0.03"`` or ``"1e-2"`` into a float.
-
-    Raises :class:`ConfigError` with a one-line message on anything else.
-    """
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        s = str(text).strip()
-        try:
-            if "/" in s:
-                num, den = s.split("/", 1)
-                value = float(Fraction(num.strip()) / Fraction(den.strip()))
-            else:
-                value = float(s)
-        except (ValueError, ZeroDivisionError):
-            raise ConfigError(
-                f"{name}: cannot parse {text!r}; use a number like 0.03 or 8/255"
-            ) from None
-    if not math.isfinite(value):
-        raise ConfigError(f"{name} must be finite, got {text!r}")
-    return value
+from ltrobust.values import NORMS
 
 
 @dataclass(frozen=True)

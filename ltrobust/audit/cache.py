@@ -26,11 +26,10 @@ import torch
 
 from ltrobust.errors import ConfigError
 from ltrobust.fileio import atomic_path, atomic_write_text
-from ltrobust.train.ddp import DistContext, all_gather, barrier
+from ltrobust.runtime.dist import DistContext, all_gather, barrier
 
 logger = logging.getLogger(__name__)
 
-CACHE_DIRNAME = ".ltrobust-cache"
 #: record format; bump when what a record holds changes
 RECORD_VERSION = 2  # 2: the clean record holds aa_targets when they are reported
 

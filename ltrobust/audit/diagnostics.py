@@ -1,70 +1,20 @@
-"""Diagnostics of fake robustness (METHODS §3): zero-gradient ratios, the kappa sweep, an
-unbounded-eps attack and a randomness probe.
+"""Tools of the diagnostics of fake robustness (docs/METHODS.md §3): the logit rescaling of
+the kappa sweep, the zero-gradient meter, the unbounded-budget attack and a randomness probe.
 
 Everything here is measured on the deployed logits, with the same attack objects as the audit.
+Their settings are :class:`ltrobust.audit.config.DiagnosticsConfig`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ltrobust.attacks import CrossEntropy, IterativeAttack, ThreatModel
-
-#: RoBal §3.3, Fig. 2: kappa in {-2, -1.5, ..., 2}
-DEFAULT_KAPPAS = tuple(k / 2 for k in range(-4, 5))
-
-
-@dataclass
-class Thresholds:
-    """When a check counts as triggered; fractions of samples (0.03 = 3 points)."""
-
-    inflation: float = 0.05  #: headline minus believed accuracy that makes "inflated"
-    kappa_gap: float = 0.05  #: PGD-20 at kappa 0 above the sweep's lowest PGD-20
-    adaptive_gap: float = 0.05  #: PGD-20 above the logit-scaling adaptive attacks
-    aa_gap: float = 0.08  #: PGD-20 above AutoAttack (standard AT models show 2-4 points)
-    fgsm_margin: float = 0.01  #: FGSM below PGD-20 by more than this
-    steps_gap: float = 0.02  #: PGD-20 above PGD-100 by more than this
-    zero_grad: float = 0.05  #: share of samples whose whole clean input gradient is 0
-    unbounded: float = 0.05  #: accuracy an eps = whole-box attack may leave
-    square: float = 0.005  #: share of samples only Square breaks
-    tail_targets: float = 0.005  #: share of samples only tail-targeted APGD breaks
-    min_samples: int = 5  #: a gap must concern at least this many samples to count
-
-
-@dataclass
-class DiagnosticsConfig:
-    """Which diagnostics an audit runs (all by default)."""
-
-    sweep: bool = True
-    kappas: tuple[float, ...] = DEFAULT_KAPPAS
-    invariant: bool = True  #: APGD-DLR at the smallest, zero and largest kappa
-    unbounded: bool = True
-    unbounded_n: int = 500  #: samples for the unbounded attack (evenly spaced)
-    thresholds: Thresholds = field(default_factory=Thresholds)
-
-
-def parse_kappas(text: str) -> tuple[float, ...]:
-    """``"-2:2:0.5"`` (start:stop:step, inclusive) or ``"-2,0,2"`` -> sorted kappas."""
-    from ltrobust.attacks.threat import parse_number
-    from ltrobust.errors import ConfigError
-
-    if ":" in text:
-        parts = [parse_number(p, name="--kappa") for p in text.split(":")]
-        if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
-            raise ConfigError(f"--kappa {text!r}: use START:STOP:STEP with STEP > 0, e.g. -2:2:0.5")
-        count = int(round((parts[1] - parts[0]) / parts[2])) + 1
-        values = [round(parts[0] + i * parts[2], 10) for i in range(count)]
-    else:
-        values = [parse_number(p, name="--kappa") for p in text.split(",") if p.strip()]
-    if not values or len(values) > 101:
-        raise ConfigError(f"--kappa {text!r}: give 1 to 101 values")
-    return tuple(sorted(set(values)))
+from ltrobust.attacks.iterative import IterativeAttack
+from ltrobust.attacks.losses import CrossEntropy
+from ltrobust.attacks.threat import ThreatModel
 
 
 class LogitScale(nn.Module):
@@ -85,7 +35,7 @@ class LogitScale(nn.Module):
 class ZeroGradMeter:
     """Collects, per sample, the share of input-gradient entries that are exactly 0.
 
-    Use :meth:`hook` as an attack's ``grad_hook``; call :meth:`end_batch` after each batch.
+    Pass :meth:`hook` as an attack call's ``observer``; call :meth:`end_batch` after each batch.
     ``entry_ratio()`` is the mean over iterations of the per-sample zero-entry share;
     ``sample_ratio()`` the share of iterations whose whole gradient was 0.
     """
@@ -112,36 +62,6 @@ class ZeroGradMeter:
 
     def sample_ratio(self) -> torch.Tensor:
         return torch.cat(self._whole) if self._whole else torch.empty(0)
-
-
-def clean_gradient_zero(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """2 x N: per-sample share of exactly-zero entries of the CE input gradient at ``x``, and
-    whether the whole gradient is zero (RoBal §3.3)."""
-    xg = x.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        loss = F.cross_entropy(model(xg), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, xg)
-    zero = (grad == 0).flatten(1)
-    return torch.stack([zero.float().mean(1), zero.all(1).float()]).cpu()
-
-
-def by_group(
-    values: torch.Tensor, y: torch.Tensor, groups: Mapping[str, Sequence[int]]
-) -> dict[str, Any]:
-    """``{"overall": mean, "groups": {g: mean over the group's samples or None}}``."""
-    y, values = y.cpu(), values.double().cpu()
-    out: dict[str, float | None] = {}
-    for g, classes in groups.items():
-        mask = torch.isin(y, torch.tensor(list(classes), dtype=y.dtype))
-        out[g] = float(values[mask].mean()) if bool(mask.any()) else None
-    return {"overall": float(values.mean()) if len(values) else None, "groups": out}
-
-
-def accuracy_by_group(
-    pred: torch.Tensor, y: torch.Tensor, groups: Mapping[str, Sequence[int]]
-) -> dict[str, Any]:
-    """Accuracy overall and per group (pooled recall) from predictions."""
-    return by_group((pred.cpu() == y.cpu()).float(), y, groups)
 
 
 def unbounded_attack(threat: ThreatModel, shape: Sequence[int]) -> IterativeAttack:

@@ -24,15 +24,16 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ltrobust.audit.cache import RecordCache
-from ltrobust.train.ddp import DistContext, all_gather
-from ltrobust.train.schedule import autocast_factory
+from ltrobust.runtime.dist import DistContext, all_gather
+from ltrobust.runtime.precision import autocast_factory
+from ltrobust.runtime.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def prepare_model(
     model = model.to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if compile else model
+    net = cast(nn.Module, torch.compile(model)) if compile else model
     return model, net
 
 
@@ -123,7 +124,7 @@ class Engine:
         batch_size: int,
         ctx: DistContext,
         cache: RecordCache | None = None,
-        progress: Any = None,
+        progress: Progress | None = None,
         amp: bool = False,
         channels_last: bool = False,
     ) -> None:
@@ -225,7 +226,7 @@ class Engine:
         return x
 
     def _advance(
-        self, bar: Any, label: str, rec: Record, p: torch.Tensor, state: list[int]
+        self, bar: Progress | None, label: str, rec: Record, p: torch.Tensor, state: list[int]
     ) -> None:
         if not bar:
             return

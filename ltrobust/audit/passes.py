@@ -5,8 +5,8 @@
   10^-kappa: no extra forward passes) and, with diagnostics, the zero-gradient shares at the
   clean input (the same forward, with its backward);
 - an attack pass (:class:`AttackPass`): the adversarial batch, its float32 prediction and,
-  as asked, the bfloat16 prediction of the ``--amp`` re-check, the zero-gradient shares of a
-  hooked attack, and which AutoAttack component broke each sample.
+  as asked, the bfloat16 prediction of the ``--amp`` re-check, the zero-gradient shares seen
+  by a gradient observer, and which AutoAttack component broke each sample.
 
 Attacks that only feed the worst case get an ``alive`` mask and attack only the samples still
 robust; the others keep their clean prediction.
@@ -15,39 +15,20 @@ robust; the others keep their clean prediction.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltrobust.attacks import Attack, IterativeAttack, aa_target_classes, sample_seeds
-from ltrobust.audit.cache import RecordCache
+from ltrobust.attacks.autoattack import aa_target_classes
+from ltrobust.attacks.base import Attack
+from ltrobust.attacks.iterative import IterativeAttack
+from ltrobust.attacks.rng import sample_seeds
 from ltrobust.audit.checks import check_finite
 from ltrobust.audit.diagnostics import ZeroGradMeter
 from ltrobust.audit.engine import Batch, Engine, Record
-from ltrobust.train.ddp import DistContext
-
-if TYPE_CHECKING:
-    from ltrobust.audit.runner import AuditConfig, ProgressCallback, _AuditRun
-
-
-class BatchView:
-    """Every batch in order as (dataset indices, x, y on the device), streamed by the engine:
-    for code that needs a plain pass over the data (no sharding, no cache, no records)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.x, self.y, self.idx = engine.x, engine.y, engine.idx
-        self.bs, self.device = engine.bs, engine.device
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        for b in self.engine.iter_batches():
-            yield b.idx, b.x, b.y
 
 
 def kappa_key(kappa: float) -> str:
@@ -117,56 +98,54 @@ def amp_flips(pred: torch.Tensor, low: torch.Tensor, y: torch.Tensor) -> dict[st
     }
 
 
+@dataclass(frozen=True)
 class AttackPass:
     """The batch function of one attack pass (call it with a :class:`Batch`).
 
-    Args:
+    Attributes:
         attack: the attack; it runs on ``net`` with per-sample seeds from ``(seed, salt)``.
         net: what the attack runs on (the audited network, or a wrapper of it).
         judge: what classifies the adversarial examples (the audited network, float32).
         engine: gives the autocast context of ``--amp``.
         alive: bool (N, audit order): attack only these; the rest keep ``clean_pred``.
-        hooked: record ``zg`` (B x 2), the attack's zero-gradient shares (needs a grad hook).
-        details: record ``broken_by`` (AutoAttack's component per sample).
+        observe: record ``zg`` (B x 2), the zero-gradient shares of the attack's gradients.
+        details: record ``broken_by`` (the attack's per-sample details, e.g. AutoAttack's).
     """
 
-    def __init__(
-        self,
-        attack: Attack,
-        *,
-        net: nn.Module,
-        judge: nn.Module,
-        engine: Engine,
-        seed: int,
-        salt: int,
-        where: str,
-        alive: torch.Tensor | None = None,
-        clean_pred: torch.Tensor | None = None,
-        hooked: bool = False,
-        details: bool = False,
-    ) -> None:
-        self.attack, self.net, self.judge, self.engine = attack, net, judge, engine
-        self.seed, self.salt, self.where = seed, salt, where
-        self.alive, self.clean_pred = alive, clean_pred
-        self.hooked, self.details = hooked, details
-        #: bfloat16 autocast applies to our iterative attacks; pyautoattack stays float32
-        self.amp = engine.amp and isinstance(attack, IterativeAttack)
+    attack: Attack
+    net: nn.Module
+    judge: nn.Module
+    engine: Engine
+    seed: int
+    salt: int
+    where: str
+    alive: torch.Tensor | None = None
+    clean_pred: torch.Tensor | None = None
+    observe: bool = False
+    details: bool = False
+
+    @property
+    def amp(self) -> bool:
+        """bfloat16 autocast applies to our iterative attacks; pyautoattack stays float32."""
+        return self.engine.amp and isinstance(self.attack, IterativeAttack)
 
     def __call__(self, b: Batch) -> Record:
         keep = self.alive[b.pos] if self.alive is not None else None
         sub = b.select(keep) if keep is not None else b
-        meter = ZeroGradMeter() if self.hooked else None
-        if meter is not None:
-            self.attack.grad_hook = meter.hook  # type: ignore[attr-defined]
+        meter = ZeroGradMeter() if self.observe else None
         p32 = p16 = torch.empty(0, dtype=torch.int64)
+        broken_by: list[str] = []
         if len(sub):
             with self.engine.autocast() if self.amp else contextlib.nullcontext():
                 seeds = sample_seeds(self.seed, self.salt, sub.idx)
-                x_adv = self.attack(self.net, sub.x, sub.y, seeds=seeds)
-            p32 = predict(self.judge, x_adv, self.where).cpu()
+                out = self.attack.run(
+                    self.net, sub.x, sub.y, seeds=seeds, observer=meter.hook if meter else None
+                )
+            p32 = predict(self.judge, out.x_adv, self.where).cpu()
+            broken_by = list(out.details.get("broken_by", []))
             if self.amp:
                 with torch.no_grad(), self.engine.autocast():
-                    p16 = self.judge(x_adv).argmax(dim=1).cpu()
+                    p16 = self.judge(out.x_adv).argmax(dim=1).cpu()
         rec: Record = {"pred": p32}
         if keep is not None:
             assert self.clean_pred is not None
@@ -179,54 +158,5 @@ class AttackPass:
             meter.end_batch()
             rec["zg"] = torch.stack([meter.entry_ratio(), meter.sample_ratio()], 1)
         if self.details:
-            rec["broken_by"] = list(self.attack.last_details["broken_by"])  # type: ignore[attr-defined]
+            rec["broken_by"] = broken_by
         return rec
-
-
-def attack_hook(attack: Attack) -> Any:
-    """The attack's gradient observer (only iterative attacks have one), or None."""
-    return getattr(attack, "grad_hook", None)
-
-
-def make_engine(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    indices: torch.Tensor,
-    config: AuditConfig,
-    ctx: DistContext,
-    cache: RecordCache | None,
-    progress: ProgressCallback | None,
-) -> Engine:
-    """The engine of an audit run with ``config``'s batch size, amp and memory format."""
-    return Engine(
-        x,
-        y,
-        indices,
-        batch_size=config.batch_size,
-        ctx=ctx,
-        cache=cache,
-        progress=progress,
-        amp=config.amp == "bf16",
-        channels_last=config.channels_last,
-    )
-
-
-def engine_results(
-    run: _AuditRun,
-    diag: dict[str, Any],
-    warnings: list[str],
-    execution: dict[str, Any] | None,
-) -> None:
-    """The amp re-check's flips (into ``diag``), out-of-memory notes (into ``warnings``) and
-    how the run went (into ``execution``)."""
-    engine = run.engine
-    if run.amp_flips:
-        diag["amp"] = {"dtype": "bfloat16", "recheck": "float32", "flips": run.amp_flips}
-    warnings.extend(engine.notes)
-    if execution is not None:
-        execution.update(
-            world_size=engine.ctx.world_size,
-            batches=engine.reused + engine.computed,
-            computed=engine.computed,
-            reused=engine.reused,
-        )

@@ -1,4 +1,4 @@
-"""The kappa re-scaling sweep and the unbounded-budget attack (METHODS §3).
+"""The kappa re-scaling sweep and the unbounded-budget attack (docs/METHODS.md §3).
 
 Sweep: the deployed logits are multiplied by ``10 ** -kappa`` (RoBal §3.3, Fig. 2; for a
 bias-free head the same as dividing W by 10^kappa). Clean accuracy and the DLR-based APGD are
@@ -11,15 +11,28 @@ clean logits times 10^-kappa), not from extra forward passes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from ltrobust.attacks import AutoAttackAdapter, CrossEntropy, IterativeAttack
-from ltrobust.audit.diagnostics import LogitScale, accuracy_by_group, unbounded_attack
+from ltrobust.attacks.autoattack import AutoAttackAdapter
+from ltrobust.attacks.iterative import IterativeAttack
+from ltrobust.attacks.losses import CrossEntropy
+from ltrobust.audit.config import DiagnosticsConfig
+from ltrobust.audit.diagnostics import LogitScale, unbounded_attack
+from ltrobust.audit.session import AuditSession, CleanResult
+from ltrobust.metrics.recall import accuracy_by_group
 
-if TYPE_CHECKING:
-    from ltrobust.audit.runner import _AuditRun
+
+@dataclass(frozen=True)
+class SweepResult:
+    """The report's ``sweep`` section (``{"kappas", "rows"}``) and the per-sample predictions
+    of every attack the sweep ran (they count in the worst case)."""
+
+    section: dict[str, Any]
+    preds: dict[str, torch.Tensor]
 
 
 def _key(name: str, kappa: float) -> str:
@@ -27,61 +40,58 @@ def _key(name: str, kappa: float) -> str:
 
 
 def run_sweep(
-    run: _AuditRun, adv_preds: dict[str, torch.Tensor], extra: dict[str, torch.Tensor]
-) -> dict[str, Any]:
-    """Clean, PGD-20 and (at the ends and 0) APGD-DLR accuracy at every kappa, per group.
-
-    Adds the per-sample predictions of every sweep attack to ``extra`` (they count in the
-    worst case). Returns ``{"kappas": [...], "rows": [...]}``.
-    """
-    cfg = run.diagnostics
-    assert cfg is not None
+    session: AuditSession,
+    cfg: DiagnosticsConfig,
+    clean: CleanResult,
+    adv_preds: Mapping[str, torch.Tensor],
+) -> SweepResult:
+    """Clean, PGD-20 and (at the ends and 0) APGD-DLR accuracy at every kappa, per group."""
     kappas = list(cfg.kappas)
-    ends = {kappas[0], kappas[-1], 0.0} if cfg.invariant and run.info["num_classes"] >= 3 else set()
-    groups, y, rows = run.info["groups"], run.y, []
+    with_invariant = cfg.invariant and session.info.num_classes >= 3
+    ends = {kappas[0], kappas[-1], 0.0} if with_invariant else set()
+    groups, y = session.info.groups, session.y
+    rows, preds = [], {}
     for kappa in kappas:
-        clean = run.sweep_clean[kappa]
         if kappa == 0 and "pgd20" in adv_preds:
             pgd = adv_preds["pgd20"]
         else:
             attack = IterativeAttack(
-                run.threat,
+                session.threat,
                 CrossEntropy(scale=10.0 ** (-kappa)),
                 steps=20,
-                step_size=run.step,
+                step_size=session.step,
                 name=_key("pgd20", kappa),
             )
-            pgd, _ = run.predictions(attack, "pgd20", _key("pgd20", kappa))
-            extra[_key("pgd20", kappa)] = pgd
+            pgd = session.attack(attack, _key("pgd20", kappa), salt="pgd20").pred
+            preds[_key("pgd20", kappa)] = pgd
         row = {
             "kappa": kappa,
-            "clean": accuracy_by_group(clean, y, groups),
+            "clean": accuracy_by_group(clean.sweep[kappa], y, groups),
             "pgd20": accuracy_by_group(pgd, y, groups),
             "invariant": None,
             "invariant_attack": None,
         }
         if kappa in ends:
-            scaled = LogitScale(run.net, 10.0 ** (-kappa))
+            scaled = LogitScale(session.net, 10.0 ** (-kappa))
             dlr = AutoAttackAdapter(
-                run.threat, version="dlr", seed=run.config.seed, name="apgd-dlr"
+                session.threat, version="dlr", seed=session.seed, name="apgd-dlr"
             )
-            pred, _ = run.predictions(dlr, "apgd-dlr", _key("apgd-dlr", kappa), model=scaled)
-            extra[_key("apgd-dlr", kappa)] = pred
+            label = _key("apgd-dlr", kappa)
+            pred = session.attack(dlr, label, salt="apgd-dlr", model=scaled).pred
+            preds[label] = pred
             row["invariant"] = accuracy_by_group(pred, y, groups)
             row["invariant_attack"] = "apgd-dlr"
         rows.append(row)
-    return {"kappas": kappas, "rows": rows}
+    return SweepResult({"kappas": kappas, "rows": rows}, preds)
 
 
-def run_unbounded(run: _AuditRun) -> dict[str, Any]:
-    """Accuracy under PGD-20 with a budget that holds the whole box, on up to
-    ``unbounded_n`` evenly spaced samples; anything well above 0% means masked gradients."""
-    cfg = run.diagnostics
-    assert cfg is not None
-    n = len(run.batches)
-    pick = torch.unique(torch.linspace(0, n - 1, min(n, cfg.unbounded_n)).round().long())
-    attack = unbounded_attack(run.threat, run.batches.x.shape[1:])
-    pred, _ = run.predictions(attack, "unbounded", "unbounded", pos=pick)
-    out = accuracy_by_group(pred, run.y.cpu()[pick], run.info["groups"])
+def run_unbounded(session: AuditSession, max_n: int) -> dict[str, Any]:
+    """Accuracy under PGD-20 with a budget that holds the whole box, on up to ``max_n`` evenly
+    spaced samples; anything well above 0% means masked gradients."""
+    n = len(session)
+    pick = torch.unique(torch.linspace(0, n - 1, min(n, max_n)).round().long())
+    attack = unbounded_attack(session.threat, session.sample_shape)
+    pred = session.attack(attack, "unbounded", pos=pick).pred
+    out = accuracy_by_group(pred, session.y[pick], session.info.groups)
     out.update({"n": len(pick), "eps": attack.threat.eps, "settings": attack.settings()})
     return out

@@ -1,4 +1,4 @@
-"""Sanity checks and the verdict per group (METHODS §3): is the robustness real?
+"""Sanity checks and the verdict per group (docs/METHODS.md §3): is the robustness real?
 
 The robust accuracy to believe is the per-sample worst case over every attack run, the adaptive
 ones and the kappa sweep. A headline number (PGD-20 at kappa 0, ...) is *inflated* by how far it
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ltrobust.audit.diagnostics import Thresholds
+from ltrobust.audit.config import Thresholds
 from ltrobust.report.schema import Outcome
 
 GRADIENT_ATTACKS = ("pgd20", "pgd100", "mim", "cw20", "cw100", "fgsm")
@@ -73,7 +73,8 @@ class _Checker:
     """Builds the checks of one scope; ``n`` samples make a gap count only above min_samples."""
 
     def __init__(self, scope: str, n: int, th: Thresholds) -> None:
-        self.scope, self.n, self.th, self.out = scope, n, th, []
+        self.scope, self.n, self.th = scope, n, th
+        self.out: list[dict[str, Any]] = []
 
     def add(self, name: str, value: float | None, threshold: float, message: str) -> None:
         fired = value is not None and value > threshold and value * self.n >= self.th.min_samples
@@ -225,7 +226,7 @@ def judge_scope(
         if strong
         else ["no scale-invariant attack run (adaptive-auto, aa, aa-fast or the sweep's APGD-DLR)"]
     )
-    if big and not masking:
+    if big and not masking and headline is not None:
         notes.append(f"PGD-20 is {100 * headline:.1f} points above the believed accuracy")
     return {
         "verdict": verdict,

@@ -21,81 +21,26 @@ from __future__ import annotations
 import importlib.metadata
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltrobust.attacks import ThreatModel, build_attack, salt_of, sample_seeds
+from ltrobust.attacks.registry import build_attack
+from ltrobust.attacks.rng import salt_of, sample_seeds
+from ltrobust.attacks.threat import ThreatModel
+from ltrobust.bench.config import AttackBenchConfig
 from ltrobust.bench.timing import Timings, ratios, time_interleaved
-from ltrobust.errors import ConfigError
 
-#: the issue's targets: ours <= 1.10 x the floor (in each precision), never slower than
+#: the targets: ours <= 1.10 x the floor (in each precision), never slower than
 #: torchattacks (float32: torchattacks has no mixed precision)
 TARGETS = {"ours_vs_floor": 1.10, "ours_vs_torchattacks": 1.0, "ours@bf16_vs_floor@bf16": 1.10}
-#: the precisions the attacks can be timed in: float32, and bfloat16 autocast as ``--amp bf16``
-PRECISIONS = ("fp32", "bf16")
 #: input shape per architecture when none is given: small_cnn is used on Fashion-MNIST here,
 #: every other architecture on CIFAR
 DEFAULT_SHAPES = {"small_cnn": (1, 28, 28)}
 CIFAR_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
-
-
-@dataclass
-class AttackBenchConfig:
-    """Settings of one speed comparison (the same for every architecture)."""
-
-    batch_size: int = 256
-    steps: int = 20
-    repeats: int = 5
-    warmup: int = 1
-    eps: float = 8 / 255
-    step_size: float = 2 / 255
-    seed: int = 0
-    input_shape: tuple[int, int, int] | None = None
-    precisions: tuple[str, ...] = ("fp32",)
-    channels_last: bool = False
-
-    def validate(self) -> None:
-        for label, value, low in (
-            ("--batch-size", self.batch_size, 1),
-            ("--steps", self.steps, 1),
-            ("--repeats", self.repeats, 1),
-            ("--warmup", self.warmup, 0),
-        ):
-            if value < low:
-                raise ConfigError(f"{label} must be >= {low}, got {value}")
-        if not 0 < self.eps <= 1 or not 0 < self.step_size <= 1:
-            raise ConfigError(
-                f"--eps and --step must be in (0, 1], got {self.eps}, {self.step_size}"
-            )
-        if self.input_shape is not None and (
-            len(self.input_shape) != 3 or min(self.input_shape) < 1
-        ):
-            raise ConfigError(f"--input-shape must be CxHxW, got {self.input_shape}")
-        bad = [p for p in self.precisions if p not in PRECISIONS]
-        if bad or not self.precisions or len(set(self.precisions)) != len(self.precisions):
-            raise ConfigError(
-                f"--precision: give each of {', '.join(PRECISIONS)} at most once, "
-                f"comma-separated; got {','.join(self.precisions) or 'nothing'}"
-            )
-
-
-def parse_shape(text: str) -> tuple[int, int, int] | None:
-    """``"3x32x32"`` -> (3, 32, 32); ``"auto"`` -> None (the architecture's default)."""
-    if text.strip().lower() == "auto":
-        return None
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"--input-shape: cannot parse {text!r}; use CxHxW like 3x32x32") from None
-    if len(shape) != 3 or min(shape) < 1 or shape[1] != shape[2]:
-        raise ConfigError(f"--input-shape: need CxHxW with H = W > 0, got {text!r}")
-    return shape  # type: ignore[return-value]
 
 
 def shape_for(arch: str, config: AttackBenchConfig) -> tuple[int, int, int]:
@@ -129,7 +74,7 @@ def torchattacks_version() -> str | None:
         return None
 
 
-def _contenders(
+def contenders(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -184,6 +129,13 @@ def _autocast(fn: Callable[[], object], device_type: str, dtype: torch.dtype):
     return run
 
 
+def _shifted(
+    on_round: Callable[[int, int], None], done: int, total: int
+) -> Callable[[int, int], None]:
+    """``on_round`` with round numbers continued after ``done`` rounds, out of ``total``."""
+    return lambda r, _t: on_round(done + r, total)
+
+
 def bench_arch(
     arch: str,
     config: AttackBenchConfig,
@@ -200,7 +152,8 @@ def bench_arch(
     """
     shape = shape_for(arch, config)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = build_bench_model(arch, shape, config.seed).to(device, memory_format=fmt)
+    model = build_bench_model(arch, shape, config.seed).to(device)
+    model = model.to(memory_format=fmt)
     gen = torch.Generator().manual_seed(config.seed)
     x = torch.rand((config.batch_size, *shape), generator=gen).to(device, memory_format=fmt)
     y = torch.randint(0, NUM_CLASSES, (config.batch_size,), generator=gen).to(device)
@@ -213,7 +166,7 @@ def bench_arch(
     per_series = config.warmup + config.repeats
     total = per_series * len(config.precisions)
     for i, precision in enumerate(config.precisions):
-        fns, w = _contenders(model, x, y, config, precision)
+        fns, w = contenders(model, x, y, config, precision)
         what.update(w)
         done = i * per_series
         timed |= time_interleaved(
@@ -221,7 +174,7 @@ def bench_arch(
             repeats=config.repeats,
             warmup=config.warmup,
             sync=sync,
-            on_round=None if on_round is None else (lambda r, _t, d=done: on_round(d + r, total)),
+            on_round=None if on_round is None else _shifted(on_round, done, total),
         )
     overhead = None
     if "floor" in timed:
@@ -255,8 +208,9 @@ def attack_overhead(
     checks, per-sample seeds and noise, the random start, k sign steps and projections, the
     final check) on this batch, free of the noise that a real model's passes bring.
     """
-    model = build_bench_model("test_linear", tuple(x.shape[1:]), config.seed).to(x.device)
-    fns, _ = _contenders(model, x, y, config, with_torchattacks=False)
+    c, h, w = x.shape[1:]
+    model = build_bench_model("test_linear", (c, h, w), config.seed).to(x.device)
+    fns, _ = contenders(model, x, y, config, with_torchattacks=False)
     timed = time_interleaved(fns, repeats=max(10, config.repeats), warmup=1, sync=sync)
     floor, ours = (statistics.median(timed[k].wall) for k in ("floor", "ours"))
     return {

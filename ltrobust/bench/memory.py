@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ltrobust.errors import ConfigError, LtRobustError
+from ltrobust.errors import LtRobustError
 from ltrobust.fileio import atomic_write_text
 
 MIB = 1024 * 1024
@@ -67,24 +67,6 @@ def _hwm_bytes() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
-
-
-def parse_sizes(text: str) -> list[int]:
-    """``"1000,10000"`` -> [1000, 10000]; ``""``, ``"0"`` or ``"none"`` -> [] (skip)."""
-    if text.strip().lower() in ("", "0", "none"):
-        return []
-    sizes = []
-    for part in text.split(","):
-        try:
-            value = int(part.strip())
-        except ValueError:
-            raise ConfigError(
-                f"--memory-n: cannot parse {part!r}; use sizes like 1000,10000"
-            ) from None
-        if value < 1:
-            raise ConfigError(f"--memory-n: sizes must be >= 1, got {value}")
-        sizes.append(value)
-    return sizes
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``ltrobust bench`` as a library call: one run, one dict of results (issue 6, items 1 and 3).
+"""``ltrobust bench`` as a library call: one run, one dict of results.
 
 One run measures, with the same threads and device throughout:
 
@@ -17,74 +17,22 @@ import json
 import os
 import platform
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import ltrobust
-from ltrobust.bench.attack import AttackBenchConfig, bench_arch, torchattacks_version
-from ltrobust.bench.train_time import TrainBenchConfig
-from ltrobust.errors import ConfigError
+from ltrobust.bench.attack import bench_arch, torchattacks_version
+from ltrobust.bench.config import BenchConfig, TrainBenchConfig
 from ltrobust.fileio import atomic_write_text
-from ltrobust.train.ddp import resolve_device
+from ltrobust.runtime.dist import resolve_device
 
 SCHEMA = "ltrobust-bench/1"
-DEFAULT_AUDIT_MODEL = "checkpoints/small_cnn-reat-fmnist-lt.pt"
 
 #: receives one line about what the benchmark is doing now
 EventFn = Callable[[str], None]
-
-
-@dataclass
-class BenchConfig:
-    """Everything one benchmark run does. ``threads=None`` keeps torch's current count."""
-
-    archs: list[str] = field(default_factory=lambda: ["small_cnn", "resnet18"])
-    attack: AttackBenchConfig = field(default_factory=AttackBenchConfig)
-    threads: int | None = None
-    device: str = "auto"
-    audit_n: int = 1000
-    audit_model: str = DEFAULT_AUDIT_MODEL
-    audit_dataset: str | None = None
-    audit_attacks: list[str] | None = None
-    audit_amp: str = "none"
-    #: also report the audit's time scaled linearly to this many samples (0: do not)
-    audit_extrapolate: int = 10000
-    data_dir: str | None = None
-    memory_sizes: list[int] = field(default_factory=lambda: [1000, 10000])
-    memory_attack: str = "fgsm"
-    train: TrainBenchConfig | None = None
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` (one line) on any bad setting, before anything runs."""
-        from ltrobust.models.registry import get_builder
-
-        if not self.archs and self.audit_n == 0 and not self.memory_sizes and not self.train:
-            raise ConfigError(
-                "nothing to run: give --arch, --audit-n > 0, --memory-n or --train-arch"
-            )
-        for arch in self.archs:
-            get_builder(arch)
-        self.attack.validate()
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
-        if self.audit_n < 0:
-            raise ConfigError(f"--audit-n must be >= 0 (0 skips the audit), got {self.audit_n}")
-        if (self.audit_n or self.memory_sizes) and not Path(self.audit_model).is_file():
-            raise ConfigError(f"--audit-model: no such file: {self.audit_model}")
-        if self.audit_extrapolate < 0:
-            raise ConfigError(f"--audit-extrapolate must be >= 0, got {self.audit_extrapolate}")
-        if self.audit_amp not in ("none", "bf16"):
-            raise ConfigError(f"--audit-amp must be none or bf16, got {self.audit_amp!r}")
-        if self.train is not None:
-            self.train.validate()
-        resolve_device(self.device)
-        if self.audit_attacks is not None:
-            from ltrobust.attacks import parse_attack_list
-
-            self.audit_attacks = parse_attack_list(",".join(self.audit_attacks))
 
 
 def cpu_model() -> str:

@@ -16,68 +16,17 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ltrobust.errors import ConfigError
+from ltrobust.bench.config import TrainBenchConfig, class_counts_like
 
-#: issue 6's target for resnet18 PGD-10 AT on CIFAR-10-LT with --amp on one H100, and the
+#: the target for resnet18 PGD-10 AT on CIFAR-10-LT with --amp on one H100, and the
 #: REAT paper's figure for the same epoch on a V100
 TARGET_S = 10.0
 REFERENCE = "REAT reports 46 s per epoch on a V100 (resnet18, PGD-10 AT, CIFAR-10-LT)"
-
-
-@dataclass
-class TrainBenchConfig:
-    """One training-speed measurement. ``n_max=None`` takes the preset's head-class count."""
-
-    arch: str = "resnet18"
-    method: str = "at"
-    like: str = "cifar10-lt"
-    steps: int = 10
-    amp: bool = True
-    epochs: int = 2
-    n_max: int | None = None
-    batch_size: int | None = None
-    seed: int = 0
-
-    def validate(self) -> None:
-        from ltrobust.data.specs import get_spec
-        from ltrobust.models.registry import get_builder
-        from ltrobust.train.registry import get_method_class
-
-        get_builder(self.arch)
-        get_method_class(self.method)
-        get_spec(self.like)
-        for label, value in (("--train-steps", self.steps), ("--train-epochs", self.epochs)):
-            if value < 1:
-                raise ConfigError(f"{label} must be >= 1, got {value}")
-        for label, value in (
-            ("--train-n-max", self.n_max),
-            ("--train-batch-size", self.batch_size),
-        ):
-            if value is not None and value < 1:
-                raise ConfigError(f"{label} must be >= 1, got {value}")
-        class_counts_like(self.like, self.n_max)
-
-
-def class_counts_like(like: str, n_max: int | None) -> list[int]:
-    """The long-tailed training counts of preset ``like`` (its default imbalance ratio) with
-    ``n_max`` images in the head class (default: the preset's)."""
-    from ltrobust.data.profile import lt_counts
-    from ltrobust.data.specs import get_spec
-
-    spec = get_spec(like)
-    counts = lt_counts(n_max or spec.n_max, spec.default_ir, spec.num_classes)
-    if min(counts) < 1:
-        raise ConfigError(
-            f"--train-n-max {n_max} leaves a class of {like} (imbalance {spec.default_ir:g}) "
-            f"without images; give at least {int(spec.default_ir)}"
-        )
-    return counts
 
 
 def synthetic_like(like: str, n_max: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,8 +51,8 @@ def time_train_epoch(
     the seconds of each epoch, the headline (the last epoch), images per second and the target.
     """
     from ltrobust.data.specs import get_spec
+    from ltrobust.runtime.precision import amp_dtype
     from ltrobust.train import RunOptions, resolve_config, train
-    from ltrobust.train.schedule import amp_dtype
 
     config.validate()
     spec = get_spec(config.like)

@@ -4,15 +4,15 @@ and peak memory against ``--n``, in one run; a table on the terminal and, with `
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.table import Table
 
-from ltrobust.cli.common import guarded, stderr, stdout
+from ltrobust.bench.config import BenchConfig, TrainBenchConfig
+from ltrobust.cli.audit import command_line
+from ltrobust.cli.common import stderr, stdout
+from ltrobust.cli.options import OptionSet, command, construct, flag_option
 
 _NAMES = {
     "floor": "floor",
@@ -23,144 +23,44 @@ _NAMES = {
 }
 
 
-def bench_command(
-    arch: Annotated[
-        str, typer.Option(help="Architectures to time, comma-separated ('' skips the timing).")
-    ] = "small_cnn,resnet18",
-    batch_size: Annotated[int, typer.Option(help="Batch size (timing and audits).")] = 256,
-    steps: Annotated[int, typer.Option(help="PGD steps k; the floor is k passes.")] = 20,
-    repeats: Annotated[int, typer.Option(help="Timed rounds per architecture.")] = 5,
-    warmup: Annotated[int, typer.Option(help="Untimed rounds first.")] = 1,
-    threads: Annotated[
-        int | None, typer.Option(help="torch intra-op threads (default: torch's current).")
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    eps: Annotated[str, typer.Option(help="L-inf budget of the timed PGD.")] = "8/255",
-    step: Annotated[str, typer.Option(help="Step size of the timed PGD.")] = "2/255",
-    input_shape: Annotated[
-        str,
-        typer.Option(help="CxHxW of the timed batch; auto: 1x28x28 for small_cnn, else 3x32x32."),
-    ] = "auto",
-    precision: Annotated[
-        str, typer.Option(help="Precisions of the timed attacks: fp32, bf16 or fp32,bf16.")
-    ] = "fp32",
-    channels_last: Annotated[
-        bool, typer.Option(help="Model and inputs in channels-last memory (timing and audit).")
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the random weights, batch and starts.")] = 0,
-    audit_n: Annotated[
-        int, typer.Option(help="Samples of the full default audit (0 skips it).")
-    ] = 1000,
-    audit_model: Annotated[Path, typer.Option(help="Model of the audit and memory runs.")] = Path(
-        "checkpoints/small_cnn-reat-fmnist-lt.pt"
-    ),
-    audit_dataset: Annotated[
-        str | None, typer.Option(help="Dataset of the audit (default: the checkpoint's).")
-    ] = None,
-    audit_attacks: Annotated[
-        str | None, typer.Option(help="Attacks of the audit (default: the audit's default list).")
-    ] = None,
-    audit_amp: Annotated[str, typer.Option(help="--amp of the audit: none or bf16.")] = "none",
-    audit_extrapolate: Annotated[
-        int, typer.Option(help="Also scale the audit's time to this many samples (0: don't).")
-    ] = 10000,
-    data_dir: Annotated[Path | None, typer.Option(help="Where the dataset files are.")] = None,
-    memory_n: Annotated[
-        str, typer.Option(help="Sizes n for peak memory, one fresh process each ('' skips).")
-    ] = "1000,10000",
-    train_arch: Annotated[
-        str,
-        typer.Option(help="Time training epochs of this architecture ('' skips; e.g. resnet18)."),
-    ] = "",
-    train_method: Annotated[
-        str, typer.Option(help="Training method (at, trades, robal, reat).")
-    ] = "at",
-    train_like: Annotated[
-        str, typer.Option(help="Synthetic training data shaped like this preset's LT set.")
-    ] = "cifar10-lt",
-    train_steps: Annotated[int, typer.Option(help="Inner PGD steps of the training.")] = 10,
-    train_amp: Annotated[bool, typer.Option(help="Train with --amp.")] = True,
-    train_epochs: Annotated[
-        int, typer.Option(help="Epochs timed (the last one is the headline).")
-    ] = 2,
-    train_batch_size: Annotated[
-        int | None, typer.Option(help="Training batch size (default: the method's, 128 for at).")
-    ] = None,
-    train_n_max: Annotated[
-        int | None, typer.Option(help="Head-class images (default: the preset's).")
-    ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results to this JSON file.")
-    ] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress lines on stderr.")] = False,
-) -> None:
+OPTIONS = OptionSet(BenchConfig)
+JSON = flag_option(
+    "json_path", Path | None, None, "--json", help="Write the results to this JSON file."
+)
+QUIET = flag_option("quiet", bool, False, "--quiet", help="No progress lines on stderr.")
+
+
+def bench_config(values: dict[str, Any]) -> BenchConfig:
+    """The run's config: training epochs are timed only with ``--train-arch`` (not empty);
+    they use the benchmark's ``--seed``."""
+    given = OPTIONS.given(values)
+    train = given.pop("train", {})
+    config: BenchConfig = construct(BenchConfig, given)
+    if train.get("arch", "").strip():
+        train["arch"] = train["arch"].strip()
+        config.train = construct(TrainBenchConfig, {**train, "seed": config.attack.seed})
+    return config
+
+
+@command({"options": OPTIONS}, fixed=[JSON, QUIET])
+def bench_command(json_path: Path | None, quiet: bool, options: dict[str, Any]) -> None:
     """Benchmark: our PGD against the floor of k forward+backward passes and torchattacks,
     a full audit split by attack, and peak memory at each --memory-n."""
+    from ltrobust.bench.run import run_bench, write_results
 
-    def run() -> None:
-        from ltrobust.attacks import parse_attack_list, parse_number
-        from ltrobust.bench import (
-            AttackBenchConfig,
-            BenchConfig,
-            parse_shape,
-            run_bench,
-            write_results,
-        )
-        from ltrobust.bench.memory import parse_sizes
-        from ltrobust.bench.train_time import TrainBenchConfig
+    config = bench_config(options)
+    config.validate()
 
-        config = BenchConfig(
-            archs=[a.strip() for a in arch.split(",") if a.strip()],
-            attack=AttackBenchConfig(
-                batch_size=batch_size,
-                steps=steps,
-                repeats=repeats,
-                warmup=warmup,
-                eps=parse_number(eps, name="--eps"),
-                step_size=parse_number(step, name="--step"),
-                seed=seed,
-                input_shape=parse_shape(input_shape),
-                precisions=tuple(p.strip() for p in precision.split(",") if p.strip()),
-                channels_last=channels_last,
-            ),
-            threads=threads,
-            device=device,
-            audit_n=audit_n,
-            audit_model=str(audit_model),
-            audit_dataset=audit_dataset,
-            audit_attacks=parse_attack_list(audit_attacks) if audit_attacks else None,
-            audit_amp=audit_amp,
-            audit_extrapolate=audit_extrapolate,
-            data_dir=str(data_dir) if data_dir else None,
-            memory_sizes=parse_sizes(memory_n),
-            train=TrainBenchConfig(
-                arch=train_arch.strip(),
-                method=train_method,
-                like=train_like,
-                steps=train_steps,
-                amp=train_amp,
-                epochs=train_epochs,
-                n_max=train_n_max,
-                batch_size=train_batch_size,
-                seed=seed,
-            )
-            if train_arch.strip()
-            else None,
-        )
-        config.validate()
+    def event(msg: str) -> None:
+        if not quiet:
+            stderr.print(f"[dim]bench:[/] {msg}", highlight=False)
 
-        def event(msg: str) -> None:
-            if not quiet:
-                stderr.print(f"[dim]bench:[/] {msg}", highlight=False)
-
-        results = run_bench(config, command=shlex.join(["ltrobust", *sys.argv[1:]]), on_event=event)
-        if json_path is not None:
-            write_results(json_path, results)
-        print_results(results)
-        if json_path is not None:
-            stdout.print(f"results: {json_path}")
-
-    guarded(run)
+    results = run_bench(config, command=command_line(), on_event=event)
+    if json_path is not None:
+        write_results(json_path, results)
+    print_results(results)
+    if json_path is not None:
+        stdout.print(f"results: {json_path}")
 
 
 def print_results(results: dict[str, Any]) -> None:

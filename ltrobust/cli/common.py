@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -11,16 +10,6 @@ from rich.console import Console
 
 stdout = Console()
 stderr = Console(stderr=True)
-
-
-class Norm(str, enum.Enum):
-    linf = "linf"
-    l2 = "l2"
-
-
-class GroupMode(str, enum.Enum):
-    thirds = "thirds"
-    shot = "shot"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -44,15 +33,6 @@ def guarded(fn: Callable[[], None]) -> None:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
-
-
-def parse_floats(text: str | None, name: str) -> list[float] | None:
-    """``"0.5,0.5,0.5"`` -> floats (each may be a fraction like 1/3); None stays None."""
-    if text is None:
-        return None
-    from ltrobust.attacks.threat import parse_number
-
-    return [parse_number(t, name=name) for t in text.split(",") if t.strip()]
 
 
 def pct(value: float | None) -> str:

@@ -31,7 +31,7 @@ def datasets_command(
         from ltrobust.data import dataset_status, list_datasets, lt_counts
 
         table = Table(
-            title="datasets (training profile of METHODS §1, seed-0 selection)",
+            title="datasets (training profile of docs/METHODS.md §1, seed-0 selection)",
             title_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,

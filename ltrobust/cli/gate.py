@@ -18,16 +18,8 @@ from ltrobust.cli.common import guarded, stdout, warn
 def print_gate(result, title: str = "gate") -> None:  # noqa: ANN001 - GateResult, lazy import
     """Rich table of every check, then a one-line summary."""
     table = Table(title=f"{title} (alpha={result.alpha:g})", title_justify="left")
-    for col, just in (
-        ("check", "left"),
-        ("value", "right"),
-        ("baseline", "right"),
-        ("Δ pp", "right"),
-        ("p", "right"),
-        ("test", "left"),
-        ("result", "left"),
-    ):
-        table.add_column(col, justify=just)
+    for col in ("check", "value", "baseline", "Δ pp", "p", "test", "result"):
+        table.add_column(col, justify="left" if col in ("check", "test", "result") else "right")
     for c in result.checks:
         table.add_row(
             c.threshold.label,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ltrobust import __version__
+from ltrobust.cli.attacks import attacks_command
 from ltrobust.cli.audit import audit_command
 from ltrobust.cli.bench import bench_command
 from ltrobust.cli.compare import compare_command
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("audit")(audit_command)
 app.command("datasets")(datasets_command)
+app.command("attacks")(attacks_command)
 app.command("train")(train_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,9 +16,11 @@ from rich.progress import (
 
 from ltrobust.cli.common import stderr
 
+P = TypeVar("P", bound="RichProgress")
+
 
 class RichProgress:
-    """Implements :class:`ltrobust.audit.runner.ProgressCallback` with rich bars on stderr."""
+    """Implements :class:`ltrobust.runtime.progress.Progress` with rich bars on stderr."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.progress = Progress(
@@ -33,7 +37,7 @@ class RichProgress:
         )
         self.tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> RichProgress:
+    def __enter__(self: P) -> P:
         self.progress.start()
         return self
 

@@ -1,6 +1,6 @@
 """The long-tailed profile: per-class counts, which images, class groups, stratified subsets.
 
-Formulas follow METHODS.md §1 (the profile of LDAM, RoBal, REAT and AT-BSL). Every random
+Formulas follow docs/METHODS.md §1 (the profile of LDAM, RoBal, REAT and AT-BSL). Every random
 choice uses a dedicated :class:`numpy.random.RandomState`; the global numpy and torch random
 states are never touched.
 """
@@ -88,7 +88,7 @@ def validate_class_counts(
 def _as_labels(labels: object) -> np.ndarray:
     """Labels as a 1-D int64 numpy array (accepts lists, numpy arrays and torch tensors)."""
     if hasattr(labels, "detach"):
-        labels = labels.detach().cpu().numpy()  # type: ignore[union-attr]
+        labels = labels.detach().cpu().numpy()
     arr = np.asarray(labels)
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
         raise DataError(f"labels must be a 1-D integer array, got shape {arr.shape} {arr.dtype}")

@@ -45,7 +45,7 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(mod, "_reconstruct")] = multiarray._reconstruct
     for mod in ("numpy.core.numeric", "numpy._core.numeric"):
-        allowed[(mod, "_frombuffer")] = numeric._frombuffer
+        allowed[(mod, "_frombuffer")] = numeric._frombuffer  # type: ignore[attr-defined]
     return allowed
 
 

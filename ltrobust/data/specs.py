@@ -1,4 +1,5 @@
-"""Dataset presets: the registry of long-tailed benchmarks and their defaults (METHODS.md §1)."""
+"""Dataset presets: the registry of long-tailed benchmarks and their defaults, and the one
+rule for a dataset's default threat model (docs/METHODS.md §1)."""
 
 from __future__ import annotations
 
@@ -200,3 +201,29 @@ def get_spec(name: str) -> DatasetSpec:
 def list_datasets() -> list[DatasetSpec]:
     """All presets, in registry order."""
     return list(DATASETS.values())
+
+
+#: the threat model of custom data (``folder:``, ``tensors:``): CIFAR's budgets and steps
+CUSTOM_THREAT: dict[str, tuple[float, float]] = {"linf": (8 / 255, 2 / 255), "l2": (0.5, 0.125)}
+
+
+def threat_defaults(dataset: str | None, norm: str = "linf") -> tuple[float, float]:
+    """The default ``(eps, step)`` of ``dataset`` for ``norm`` (docs/METHODS.md §1); custom
+    data, or no dataset, gets :data:`CUSTOM_THREAT`."""
+    if norm not in CUSTOM_THREAT:
+        raise ConfigError(f"unknown norm {norm!r}; valid: {', '.join(CUSTOM_THREAT)}")
+    if dataset is None or is_custom(dataset):
+        return CUSTOM_THREAT[norm]
+    spec = get_spec(dataset)
+    return (spec.eps_linf, spec.step_linf) if norm == "linf" else (spec.eps_l2, spec.step_l2)
+
+
+def resolve_threat(
+    dataset: str | None, norm: str = "linf", eps: float | None = None, step: float | None = None
+) -> tuple[float, float]:
+    """The one rule for a threat model's budget and step: explicit values, else the dataset's
+    defaults; an ``eps`` given without a ``step`` keeps the default step/eps ratio."""
+    eps_d, step_d = threat_defaults(dataset, norm)
+    if step is None:
+        step = step_d if eps is None else eps * step_d / eps_d
+    return (eps_d if eps is None else eps), step

@@ -1,4 +1,5 @@
-"""Metrics: confusion-matrix accumulators, per-class/group/balanced/worst-class recall.
+"""Metrics: confusion-matrix accumulators, per-class/group/balanced/worst-class recall, group
+means of per-sample values.
 
 Names load lazily (PEP 562): ``ltrobust.metrics.stats`` (the Wilson interval and the result
 dataclasses) is torch-free, so reading a report never imports torch; the torch-based
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # static names for type checkers; at run time they load lazily
     from ltrobust.metrics.recall import (
         ConfusionAccumulator,
+        accuracy_by_group,
         confusion_matrix,
+        group_means,
         landing_by_group,
         summarize,
     )
@@ -26,6 +29,8 @@ _WHERE = {
     "wilson_interval": "ltrobust.metrics.stats",
     "ConfusionAccumulator": "ltrobust.metrics.recall",
     "confusion_matrix": "ltrobust.metrics.recall",
+    "accuracy_by_group": "ltrobust.metrics.recall",
+    "group_means": "ltrobust.metrics.recall",
     "landing_by_group": "ltrobust.metrics.recall",
     "summarize": "ltrobust.metrics.recall",
 }
@@ -34,6 +39,8 @@ __all__ = [
     "ClassStat",
     "ConfusionAccumulator",
     "GroupStat",
+    "accuracy_by_group",
+    "group_means",
     "RecallSummary",
     "confusion_matrix",
     "landing_by_group",

@@ -1,7 +1,7 @@
 """Recall metrics from a confusion matrix: per class, per group, balanced, worst class.
 
 Functional twins (``confusion_matrix``, ``summarize``) and an accumulator
-(:class:`ConfusionAccumulator`) whose state lives on the CPU (house rule 5). Classes with no
+(:class:`ConfusionAccumulator`) whose state lives on the CPU (after torchmetrics). Classes with no
 samples have recall ``None``, never 0. Group recall is pooled: correct samples of the group's
 classes over all samples of those classes (equal to the mean per-class recall on a balanced
 test set), so that a Wilson interval applies to it.
@@ -10,6 +10,7 @@ test set), so that a Wilson interval applies to it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -47,6 +48,7 @@ def summarize(
         for c in range(cm.shape[0])
     ]
     present = [s for s in per_class if s.recall is not None]
+    recalls = [s.recall for s in present if s.recall is not None]
     worst = min(present, key=lambda s: (s.recall, s.cls)) if present else None
     group_stats = {}
     for gname, classes in groups.items():
@@ -58,7 +60,7 @@ def summarize(
         n=n_all,
         correct=k_all,
         accuracy=k_all / n_all if n_all else None,
-        balanced_accuracy=sum(s.recall for s in present) / len(present) if present else None,
+        balanced_accuracy=sum(recalls) / len(recalls) if recalls else None,
         worst_class_recall=worst.recall if worst else None,
         worst_class=worst.cls if worst else None,
         per_class=per_class,
@@ -85,6 +87,26 @@ def landing_by_group(
     }
 
 
+def group_means(
+    values: torch.Tensor, y: torch.Tensor, groups: Mapping[str, Sequence[int]]
+) -> dict[str, Any]:
+    """Per-sample ``values`` (N) averaged overall and over each group's samples (true class in
+    the group): ``{"overall": mean, "groups": {g: mean or None for an empty group}}``."""
+    y, values = y.cpu(), values.double().cpu()
+    out: dict[str, float | None] = {}
+    for g, classes in groups.items():
+        mask = torch.isin(y, torch.tensor(list(classes), dtype=y.dtype))
+        out[g] = float(values[mask].mean()) if bool(mask.any()) else None
+    return {"overall": float(values.mean()) if len(values) else None, "groups": out}
+
+
+def accuracy_by_group(
+    pred: torch.Tensor, y: torch.Tensor, groups: Mapping[str, Sequence[int]]
+) -> dict[str, Any]:
+    """Accuracy overall and per group (pooled recall) from predictions."""
+    return group_means((pred.cpu() == y.cpu()).float(), y, groups)
+
+
 class ConfusionAccumulator:
     """Streaming confusion matrix: ``update`` per batch, ``compute`` at the end."""
 
@@ -100,3 +122,7 @@ class ConfusionAccumulator:
 
     def compute(self) -> torch.Tensor:
         return self.cm.clone()
+
+    def correct(self) -> int:
+        """Correct predictions so far (the trace)."""
+        return int(self.cm.trace())

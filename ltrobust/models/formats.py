@@ -17,8 +17,9 @@ from torch import nn
 
 from .. import __version__
 from ..errors import ConfigError, ModelLoadError
+from .build import create_model
 from .checkpoint import FORMAT_VERSION
-from .registry import create_model, get_builder, list_models
+from .registry import get_builder, list_models
 from .statedict import (
     StateDict,
     describe_mismatch,

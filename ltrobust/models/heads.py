@@ -1,6 +1,6 @@
 """Classification heads: the plain linear layer and RoBal's cosine classifier.
 
-The cosine head follows RoBal (Wu et al., CVPR 2021, Sec. 4; METHODS.md section 4):
+The cosine head follows RoBal (Wu et al., CVPR 2021, Sec. 4; docs/METHODS.md §4):
 ``cos_j(f) = <f / ||f||, W_j / (||W_j|| + gamma)>`` and logits ``scale * cos_j``, no bias.
 """
 
@@ -73,14 +73,3 @@ class CosineHead(nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"scale={self.scale}, gamma={self.gamma}"
         )
-
-
-def make_head(
-    kind: str, in_features: int, out_features: int, *, scale: float = 10.0, gamma: float = 0.0
-) -> nn.Module:
-    """Build a head by name (one of :data:`HEADS`); an unknown name raises ``ConfigError``."""
-    if kind == "linear":
-        return LinearHead(in_features, out_features)
-    if kind == "cosine":
-        return CosineHead(in_features, out_features, scale=scale, gamma=gamma)
-    raise ConfigError(f"unknown head '{kind}'; valid: {', '.join(HEADS)}")

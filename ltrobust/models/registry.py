@@ -1,141 +1,77 @@
-"""One explicit registry of architectures and the ``create_model`` factory (timm style).
+"""The architectures as one declarative table (timm-style ``create_model`` in
+:mod:`ltrobust.models.build`).
 
-Architectures register a builder with :func:`register_model`. A builder is called as
-``builder(num_classes=..., in_channels=..., input_size=..., **kwargs)`` and returns an
-:class:`~ltrobust.models.base.ImageClassifier`. Names starting with ``test_`` are tiny models for
-the test suite and are hidden from :func:`list_models` by default.
+A builder is called as ``builder(num_classes=..., in_channels=..., input_size=..., **kwargs)``
+and returns an :class:`~ltrobust.models.base.ImageClassifier`. The table names each builder as
+``"module:function"`` (imported on first use, so listing and validating names needs no torch);
+:func:`register_model` adds one more from code. Names starting with ``test_`` are tiny models for
+the test suite, hidden from :func:`list_models` by default.
 """
 
 from __future__ import annotations
 
-import inspect
-import logging
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from torch import nn
+from ltrobust.registry import Entry, Registry
 
-from ..errors import ConfigError
-from .base import ImageClassifier
-from .heads import HEADS, CosineHead
-from .wrappers import Normalize, NormalizedModel
+if TYPE_CHECKING:
+    from ltrobust.models.base import ImageClassifier
 
-logger = logging.getLogger(__name__)
-
-Builder = Callable[..., ImageClassifier]
-B = TypeVar("B", bound=Builder)
-
-_REGISTRY: dict[str, Builder] = {}
-_CORE_ARGS = ("num_classes", "in_channels", "input_size")
+Builder = Callable[..., "ImageClassifier"]
+B = TypeVar("B", bound=Callable[..., Any])
 
 
-def register_model(name: str) -> Callable[[B], B]:
-    """Decorator registering ``builder`` under ``name``; a duplicate name is a ``ValueError``."""
+def _arch(name: str, module: str, description: str, **settings: Any) -> Entry:
+    return Entry(
+        name,
+        f"ltrobust.models.{module}:{name}",
+        description,
+        settings,
+        hidden=name.startswith("test_"),
+    )
+
+
+MODELS = Registry(
+    "architecture",
+    [
+        _arch("preact_resnet18", "resnet", "PreAct ResNet-18 (Rice et al. 2020)"),
+        _arch(
+            "resnet18", "resnet", "CIFAR ResNet-18 (kuangliu/pytorch-cifar, TRADES, RoBal, REAT)"
+        ),
+        _arch("small_cnn", "small", "TRADES SmallCNN for 28x28 / 32x32 inputs", drop=0.5),
+        _arch("wrn28_10", "wideresnet", "WideResNet-28-10 (TRADES / RobustBench)", drop_rate=0.0),
+        _arch(
+            "wrn34_10",
+            "wideresnet",
+            "WideResNet-34-10 (TRADES / RobustBench / RoBal)",
+            drop_rate=0.0,
+        ),
+        _arch("test_cnn", "small", "tiny two-conv CNN for tests"),
+        _arch("test_linear", "small", "tiny flatten + linear model for tests"),
+        _arch("test_mlp", "small", "tiny MLP for tests"),
+    ],
+)
+
+
+def register_model(name: str, description: str = "") -> Callable[[B], B]:
+    """Decorator adding ``builder`` to :data:`MODELS` as ``name``; a taken name is a
+    ``ValueError``."""
 
     def decorator(builder: B) -> B:
-        if name in _REGISTRY:
-            raise ValueError(f"architecture '{name}' is already registered")
-        _REGISTRY[name] = builder
+        MODELS.add(Entry(name, builder, description or (builder.__doc__ or "").split("\n")[0]))
         return builder
 
     return decorator
 
 
 def list_models(include_test: bool = False) -> list[str]:
-    """Sorted names of registered architectures; ``test_*`` ones only with ``include_test``."""
-    return sorted(n for n in _REGISTRY if include_test or not n.startswith("test_"))
+    """Sorted names of the architectures; ``test_*`` ones only with ``include_test``."""
+    return sorted(e.name for e in MODELS.entries(hidden=include_test))
 
 
 def get_builder(name: str) -> Builder:
     """The builder registered as ``name``; an unknown name raises ``ConfigError``."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        valid = ", ".join(list_models())
-        raise ConfigError(f"unknown architecture '{name}'; valid: {valid}") from None
-
-
-def _check_options(name: str, builder: Builder, kwargs: dict[str, Any]) -> None:
-    params = inspect.signature(builder).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    valid = [p for p in params if p not in _CORE_ARGS]
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)} for architecture '{name}'; "
-            f"valid: {', '.join(valid + ['head_scale', 'head_gamma']) or 'none'}"
-        )
-
-
-def _check_sizes(num_classes: int, in_channels: int, input_size: int) -> None:
-    for label, value in (
-        ("num_classes", num_classes),
-        ("in_channels", in_channels),
-        ("input_size", input_size),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{label} must be a positive integer, got {value!r}")
-
-
-def create_model(
-    name: str,
-    *,
-    num_classes: int = 10,
-    in_channels: int = 3,
-    input_size: int = 32,
-    head: str = "linear",
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    **kwargs: Any,
-) -> nn.Module:
-    """Build a registered architecture.
-
-    Args:
-        name: a name from :func:`list_models` (``include_test=True`` for ``test_*``).
-        num_classes: number of logits ``C``.
-        in_channels, input_size: the input is ``N x in_channels x input_size x input_size``,
-            pixels in [0, 1].
-        head: ``"linear"`` or ``"cosine"``; ``"cosine"`` replaces the final layer, under the same
-            attribute name, with :class:`CosineHead` (options ``head_scale``, default 10, and
-            ``head_gamma``, default 0).
-        mean, std: per-channel normalisation (length 1 or ``in_channels``); when given the result
-            is ``NormalizedModel(Normalize(mean, std), net)``, otherwise the bare network.
-        kwargs: architecture options (e.g. ``drop_rate`` for WideResNets).
-
-    Returns:
-        A module mapping ``N x C x H x W`` inputs in [0, 1] to ``N x num_classes`` logits.
-
-    Raises:
-        ConfigError: unknown architecture, head or option, or an invalid size.
-    """
-    builder = get_builder(name)
-    head_scale = kwargs.pop("head_scale", None)
-    head_gamma = kwargs.pop("head_gamma", None)
-    if head not in HEADS:
-        raise ConfigError(f"unknown head '{head}'; valid: {', '.join(HEADS)}")
-    if head != "cosine" and (head_scale is not None or head_gamma is not None):
-        raise ConfigError("head_scale and head_gamma apply only to head='cosine'")
-    _check_sizes(num_classes, in_channels, input_size)
-    _check_options(name, builder, kwargs)
-    net = builder(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
-    if head == "cosine":
-        in_features = getattr(net.head, "in_features", None)
-        if not isinstance(in_features, int):
-            raise TypeError(f"the head of '{name}' has no integer in_features")
-        net.head = CosineHead(
-            in_features,
-            num_classes,
-            scale=10.0 if head_scale is None else float(head_scale),
-            gamma=0.0 if head_gamma is None else float(head_gamma),
-        )
-    logger.debug("created %s (num_classes=%d, head=%s)", name, num_classes, head)
-    if mean is None and std is None:
-        return net
-    if mean is None or std is None:
-        raise ConfigError("give both mean and std for input normalisation, or neither")
-    if len(mean) not in (1, in_channels) or len(std) not in (1, in_channels):
-        raise ConfigError(
-            f"mean and std need 1 or {in_channels} values, got {len(mean)} and {len(std)}"
-        )
-    return NormalizedModel(Normalize(mean, std), net)
+    entry, _ = MODELS.lookup(name)
+    builder: Builder = entry.load()
+    return builder

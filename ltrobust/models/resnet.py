@@ -23,7 +23,6 @@ from torch import nn
 
 from .base import ImageClassifier
 from .heads import LinearHead
-from .registry import register_model
 
 _WIDTHS = (64, 128, 256, 512)
 _STRIDES = (1, 2, 2, 2)
@@ -150,14 +149,12 @@ class PreActResNet(ImageClassifier):
         return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
 
 
-@register_model("resnet18")
 def resnet18(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32) -> ResNet:
     """CIFAR ResNet-18 (kuangliu/pytorch-cifar, TRADES, RoBal, REAT); blocks [2, 2, 2, 2]."""
     del input_size  # global pooling makes the network size-agnostic
     return ResNet((2, 2, 2, 2), num_classes=num_classes, in_channels=in_channels)
 
 
-@register_model("preact_resnet18")
 def preact_resnet18(
     *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32
 ) -> PreActResNet:

@@ -15,7 +15,6 @@ from torch import nn
 from ..errors import ConfigError
 from .base import ImageClassifier
 from .heads import LinearHead
-from .registry import register_model
 
 
 def small_cnn_spatial(input_size: int) -> int:
@@ -156,7 +155,6 @@ class TestCNN(ImageClassifier):
         return torch.flatten(h, 1)
 
 
-@register_model("small_cnn")
 def small_cnn(
     *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32, drop: float = 0.5
 ) -> SmallCNN:
@@ -164,19 +162,16 @@ def small_cnn(
     return SmallCNN(num_classes, in_channels, input_size, drop)
 
 
-@register_model("test_linear")
 def test_linear(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32) -> TestLinear:
     """Tiny test model: flatten + linear (closed-form attack tests)."""
     return TestLinear(num_classes, in_channels, input_size)
 
 
-@register_model("test_mlp")
 def test_mlp(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32) -> TestMLP:
     """Tiny test model: flatten, Linear(d, 32), ReLU, Linear(32, C)."""
     return TestMLP(num_classes, in_channels, input_size)
 
 
-@register_model("test_cnn")
 def test_cnn(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32) -> TestCNN:
     """Tiny test model: a two-conv CNN that trains in seconds on 12x12 or 16x16 inputs."""
     return TestCNN(num_classes, in_channels, input_size)

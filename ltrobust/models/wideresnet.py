@@ -23,7 +23,6 @@ from torch import nn
 from ..errors import ConfigError
 from .base import ImageClassifier
 from .heads import LinearHead
-from .registry import register_model
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +162,6 @@ class WideResNet(ImageClassifier):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-@register_model("wrn28_10")
 def wrn28_10(
     *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32, drop_rate: float = 0.0
 ) -> WideResNet:
@@ -172,7 +170,6 @@ def wrn28_10(
     return WideResNet(28, 10, num_classes=num_classes, in_channels=in_channels, drop_rate=drop_rate)
 
 
-@register_model("wrn34_10")
 def wrn34_10(
     *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32, drop_rate: float = 0.0
 ) -> WideResNet:

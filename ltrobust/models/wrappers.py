@@ -10,12 +10,13 @@ foreign model's tuple/dict outputs into a logits tensor.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelOutputError
+from .base import ImageClassifier
 
 
 def _as_channel_tensor(values: Sequence[float] | torch.Tensor, label: str) -> torch.Tensor:
@@ -36,6 +37,9 @@ class Normalize(nn.Module):
     Raises:
         ConfigError: empty, non-finite, mismatched-length or non-positive ``std`` values.
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
@@ -103,7 +107,7 @@ class NormalizedModel(_Forwarding):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``net.features(normalize(x))``, ``N x D``."""
-        return self.net.features(self.normalize(x))
+        return cast(ImageClassifier, self.net).features(self.normalize(x))
 
 
 class LogitAdjusted(_Forwarding):
@@ -112,6 +116,8 @@ class LogitAdjusted(_Forwarding):
     ``bias`` is a buffer of shape ``C`` (e.g. RoBal's ``-tau_p * ln(pi_j)``). ``features`` and
     ``head`` are the wrapped model's; the bias is not part of the head.
     """
+
+    bias: torch.Tensor
 
     def __init__(self, model: nn.Module, bias: Sequence[float] | torch.Tensor) -> None:
         super().__init__()
@@ -136,7 +142,7 @@ class LogitAdjusted(_Forwarding):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The wrapped model's penultimate features, ``N x D``."""
-        return self.model.features(x)
+        return cast(ImageClassifier, self.model).features(x)
 
 
 def _describe(out: object) -> str:

@@ -1,4 +1,4 @@
-"""The training-method interface (DESIGN.md) and the model views a method works with.
+"""The training-method interface and the model views a method works with.
 
 A method exposes ``prepare(model, class_counts)`` and ``training_step(model, x, y) -> {"loss",
 "logits", named terms}``; the loop never knows which method it runs. The ``model`` a step gets
@@ -10,15 +10,16 @@ the library's attack objects, so training maximises exactly what the audit evalu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import nn
 
-from ltrobust.attacks import IterativeAttack, ThreatModel
-from ltrobust.attacks.iterative import LossFn
+from ltrobust.attacks.iterative import IterativeAttack, LossFn
+from ltrobust.attacks.threat import ThreatModel
 from ltrobust.errors import ConfigError
-from ltrobust.models import CosineHead
+from ltrobust.models.base import ImageClassifier
+from ltrobust.models.heads import CosineHead
 
 if TYPE_CHECKING:
     from ltrobust.train.config import TrainConfig
@@ -34,7 +35,7 @@ class TrainView(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net = cast(ImageClassifier, net)
 
     def forward(self, x: torch.Tensor, parts: bool = False) -> Any:
         if not parts:
@@ -52,10 +53,11 @@ class CosineView(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net = cast(ImageClassifier, net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.head.cosine(self.net.features(x))
+        head = cast(CosineHead, self.net.head)
+        return head.cosine(self.net.features(x))
 
 
 def classifier(model: nn.Module) -> nn.Module:
@@ -65,20 +67,17 @@ def classifier(model: nn.Module) -> nn.Module:
 
 
 class TrainMethod:
-    """Base class of the training methods (METHODS.md §4).
+    """Base class of the training methods (docs/METHODS.md §4).
 
-    Class attributes give the method's defaults (``batch_size``, ``weight_decay``,
-    ``attack_steps`` and ``option_defaults``, its hyper-parameters). Subclasses implement
-    :meth:`training_step` and may override :meth:`setup`, :meth:`model_kwargs`,
-    :meth:`logit_adjustment`, :meth:`end_epoch`, :meth:`state_dict` / :meth:`load_state_dict`.
-    Randomness (the attacks' random starts) comes from the generator given to :meth:`prepare`.
+    A method's defaults and hyper-parameters are declared in its row of
+    :data:`ltrobust.train.registry.METHODS`. Subclasses implement :meth:`training_step` and may
+    override :meth:`check_options`, :meth:`resolve_options`, :meth:`setup`,
+    :meth:`model_kwargs`, :meth:`logit_adjustment`, :meth:`end_epoch`, :meth:`state_dict` /
+    :meth:`load_state_dict`. Randomness (the attacks' random starts) comes from the generator
+    given to :meth:`prepare`.
     """
 
     name: ClassVar[str] = ""
-    batch_size: ClassVar[int] = 128
-    weight_decay: ClassVar[float] = 5e-4
-    attack_steps: ClassVar[int] = 10
-    option_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -87,18 +86,20 @@ class TrainMethod:
         self.counts = torch.ones(1, dtype=torch.float64)
 
     @classmethod
-    def resolve_options(cls, given: dict[str, Any], dataset: str) -> dict[str, Any]:
-        """The method's options: defaults overridden by ``given``, checked."""
-        options = {**cls.option_defaults, **given}
-        cls.check_options(options)
+    def resolve_options(
+        cls, defaults: dict[str, Any], given: dict[str, Any], dataset: str
+    ) -> dict[str, Any]:
+        """The method's options: ``defaults`` (from the registry) overridden by ``given``,
+        checked."""
+        options = {**defaults, **given}
+        cls.check_options(options, defaults)
         return options
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
+    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
         """Raise ConfigError for an invalid option value (subclasses extend)."""
         for key, value in options.items():
-            default = cls.option_defaults.get(key)
-            if isinstance(default, float) and not isinstance(value, (int, float)):
+            if isinstance(defaults.get(key), float) and not isinstance(value, (int, float)):
                 raise ConfigError(f"--{key.replace('_', '-')} must be a number, got {value!r}")
 
     def model_kwargs(self) -> dict[str, Any]:

@@ -172,7 +172,7 @@ def load_scheduler(scheduler: torch.optim.lr_scheduler.MultiStepLR, state: dict)
 def resume_config(path: Path, given: dict[str, Any]) -> TrainConfig:
     """The stored configuration of ``path``; ConfigError naming every explicit value in
     ``given`` (None = not given) that differs from it."""
-    from ltrobust.train.config import resume_differences
+    from ltrobust.train.resolve import resume_differences
 
     stored = read_resume(path).config
     diffs = resume_differences(stored, given)

@@ -1,9 +1,9 @@
-"""The training configuration: one dataclass, resolved from explicit options and defaults.
+"""The training configuration: what a run computes (:class:`TrainConfig`, stored in every
+checkpoint) and how it runs (:class:`RunOptions`), each option declared once with its help.
 
-Defaults follow METHODS.md §4 (common: SGD momentum 0.9, lr 0.1, 80 epochs) and each method's
-class attributes (batch size, weight decay, inner-attack steps, hyper-parameters). The threat
-model defaults to the dataset's (METHODS §1); custom data gets L-inf 8/255 with step 2/255.
-A configuration is stored in every checkpoint; resuming compares it key by key.
+Defaults follow docs/METHODS.md §4 (common: SGD momentum 0.9, lr 0.1, 80 epochs) and each
+method's row of :data:`ltrobust.train.registry.METHODS` (batch size, weight decay, inner-attack
+steps, hyper-parameters); :mod:`ltrobust.train.resolve` applies them. This module is torch-free.
 """
 
 from __future__ import annotations
@@ -11,36 +11,20 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from ltrobust.data import get_spec, is_custom
 from ltrobust.errors import ConfigError
+from ltrobust.settings import setting
+from ltrobust.values import parse_number
 
-#: eps and step for custom datasets (as the audit uses)
-CUSTOM_EPS_STEP = (8 / 255, 2 / 255)
-#: keys that are common to every method (the rest are method options)
-COMMON_KEYS = (
-    "arch",
-    "epochs",
-    "lr",
-    "momentum",
-    "weight_decay",
-    "batch_size",
-    "eps",
-    "attack_step",
-    "attack_steps",
-    "seed",
-    "amp",
-    "amp_dtype",
-    "imbalance_ratio",
-    "n_max",
-    "crop_padding",
-    "hflip",
-    "test_dataset",
-    "monitor_n",
-    "monitor_attack",
-)
 AMP_DTYPES = ("auto", "fp16", "bf16")
+TRAIN = "Training"
+RUN = "Run"
+
+
+def _fraction(flag_name: str) -> Any:
+    return lambda text: parse_number(text, name=flag_name)
 
 
 def flag(key: str) -> str:
@@ -54,30 +38,59 @@ class TrainConfig:
 
     ``options`` holds the method's hyper-parameters (e.g. ``loss``, ``la_tau``, ``beta``,
     ``tau_p``), already resolved (presets applied). Run-time choices that do not change the
-    result's definition (device, output folder, progress) are not part of it.
+    result (device, output folder, progress) are :class:`RunOptions`.
     """
 
-    method: str
-    dataset: str
-    arch: str
-    epochs: int = 80
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 128
-    eps: float = 8 / 255
-    attack_step: float = 2 / 255
-    attack_steps: int = 10
-    seed: int = 0
-    amp: bool = False
-    amp_dtype: str = "auto"
-    imbalance_ratio: float | None = None
-    n_max: int | None = None
-    crop_padding: int = 0
-    hflip: bool = False
-    test_dataset: str | None = None
-    monitor_n: int = 1000
-    monitor_attack: str = "pgd20"
+    method: str = setting(help="Training method:", panel=TRAIN)
+    dataset: str = setting(
+        help="cifar10-lt, cifar100-lt, fashion-mnist-lt or tensors:FILE.pt / folder:PATH.",
+        panel=TRAIN,
+    )
+    arch: str = setting(
+        help="Architecture (default: small_cnn for fashion-mnist-lt, else resnet18).", panel=TRAIN
+    )
+    epochs: int = setting(80, help="Epochs; lr x0.1 after 75% and 93.75% of them.", panel=TRAIN)
+    lr: float = setting(0.1, help="SGD learning rate.", panel=TRAIN)
+    momentum: float = setting(0.9, help="SGD momentum.", panel=TRAIN)
+    weight_decay: float = setting(5e-4, help="Weight decay.", show="method's", panel=TRAIN)
+    batch_size: int = setting(128, help="Global batch size.", show="method's", panel=TRAIN)
+    eps: float = setting(
+        8 / 255,
+        help="L-inf budget of the inner attack, e.g. 8/255.",
+        parse=_fraction("--eps"),
+        show="dataset's",
+        panel=TRAIN,
+    )
+    attack_step: float = setting(
+        2 / 255,
+        help="Inner attack step size.",
+        parse=_fraction("--attack-step"),
+        show="dataset's",
+        panel=TRAIN,
+    )
+    attack_steps: int = setting(10, help="Inner attack steps.", show="method's", panel=TRAIN)
+    seed: int = setting(
+        0, help="Seed of weights, data order, augmentation, random starts.", panel=TRAIN
+    )
+    amp: bool = setting(
+        False, help="Mixed precision (fp16 + GradScaler on CUDA, bf16 on CPU).", panel=TRAIN
+    )
+    amp_dtype: str = setting("auto", help="Autocast dtype.", choices=AMP_DTYPES, panel=TRAIN)
+    imbalance_ratio: float | None = setting(
+        None, help="n_max / n_min of the training profile.", show="dataset's", panel=TRAIN
+    )
+    n_max: int | None = setting(
+        None, help="Training images of the head class.", show="dataset's", panel=TRAIN
+    )
+    crop_padding: int = setting(
+        0, help="Random-crop padding (0 for custom data).", show="dataset's", panel=TRAIN
+    )
+    hflip: bool = setting(False, help="Random horizontal flips.", show="dataset's", panel=TRAIN)
+    test_dataset: str | None = setting(
+        None, help="Monitoring test set for custom training data (tensors:FILE.pt).", panel=TRAIN
+    )
+    monitor_n: int = setting(1000, help="Test images monitored each epoch, 0 = none.", panel=TRAIN)
+    monitor_attack: str = setting("pgd20", help="Monitoring attack, pgdN.", panel=TRAIN)
     options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +104,9 @@ class TrainConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"stored training config has unknown keys: {', '.join(unknown)}")
+        missing = sorted({"method", "dataset", "arch"} - set(data))
+        if missing:
+            raise ConfigError(f"stored training config is incomplete: missing {', '.join(missing)}")
         try:
             return cls(**{**data, "options": dict(data.get("options") or {})})
         except TypeError as exc:
@@ -107,9 +123,8 @@ class TrainConfig:
         from ltrobust.models.registry import get_builder
 
         get_builder(self.arch)  # unknown architecture: ConfigError listing the valid ones
-        _positive_int(self.epochs, "epochs")
-        _positive_int(self.batch_size, "batch_size")
-        _positive_int(self.attack_steps, "attack_steps")
+        for key in ("epochs", "batch_size", "attack_steps"):
+            _positive_int(getattr(self, key), key)
         for key in ("lr", "attack_step"):
             _positive_float(getattr(self, key), key)
         if not 0 < self.eps <= 1:
@@ -126,6 +141,27 @@ class TrainConfig:
             raise ConfigError(f"--monitor-attack must be pgdN, got {self.monitor_attack!r}")
 
 
+@dataclass
+class RunOptions:
+    """How to run (not part of the result's definition, so not compared on resume)."""
+
+    out: Path = setting(
+        help="Output folder [checkpoints/<method>-<dataset>-<arch>; with --resume its folder].",
+        panel=RUN,
+    )
+    device: str = setting(
+        "auto", help="auto, cpu, cuda or cuda:N (under torchrun: cuda:LOCAL_RANK).", panel=RUN
+    )
+    data_dir: str | None = setting(None, help="Where the dataset files are.", panel=RUN)
+    resume: Path | None = setting(None, help="Continue the run of this last.pt exactly.", panel=RUN)
+    stop_after: int | None = setting(
+        None, help="Stop after this epoch (continue later with --resume).", panel=RUN
+    )
+    overwrite: bool = setting(False, help="Start afresh even if --out holds a run.", panel=RUN)
+    command: str | None = None
+    eval_batch_size: int = 256
+
+
 def _positive_int(value: object, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{flag(key)} must be a positive integer, got {value!r}")
@@ -134,85 +170,3 @@ def _positive_int(value: object, key: str) -> None:
 def _positive_float(value: float, key: str) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{flag(key)} must be a positive number, got {value}")
-
-
-def default_arch(dataset: str) -> str:
-    """``small_cnn`` for Fashion-MNIST-LT, ``resnet18`` for everything else."""
-    return "small_cnn" if dataset == "fashion-mnist-lt" else "resnet18"
-
-
-def _dataset_defaults(dataset: str) -> dict[str, Any]:
-    if is_custom(dataset):
-        eps, step = CUSTOM_EPS_STEP
-        return {"eps": eps, "attack_step": step, "crop_padding": 0, "hflip": False}
-    spec = get_spec(dataset)  # ConfigError listing the valid names
-    return {
-        "eps": spec.eps_linf,
-        "attack_step": spec.step_linf,
-        "crop_padding": spec.crop_padding,
-        "hflip": spec.hflip,
-    }
-
-
-def _split(method_cls: Any, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split explicit values into common keys and method options; refuse foreign options."""
-    common = {k: v for k, v in given.items() if k in COMMON_KEYS and v is not None}
-    options = {k: v for k, v in given.items() if k not in COMMON_KEYS and v is not None}
-    foreign = [k for k in options if k not in method_cls.option_defaults]
-    if foreign:
-        valid = ", ".join(flag(k) for k in method_cls.option_defaults) or "none"
-        raise ConfigError(
-            f"{', '.join(flag(k) for k in foreign)} does not apply to --method "
-            f"{method_cls.name}; its options: {valid}"
-        )
-    return common, options
-
-
-def resolve_config(method: str, dataset: str, given: dict[str, Any]) -> TrainConfig:
-    """A validated :class:`TrainConfig` from explicit values (None = not given) and defaults.
-
-    When ``eps`` is given but not ``attack_step``, the step keeps the default step/eps ratio.
-
-    Raises:
-        ConfigError: unknown method, dataset, option or preset; an option of another method;
-            an invalid value.
-    """
-    from ltrobust.train.registry import get_method_class
-
-    method_cls = get_method_class(method)
-    defaults = _dataset_defaults(dataset)
-    common, options = _split(method_cls, given)
-    if "eps" in common and "attack_step" not in common:
-        common["attack_step"] = common["eps"] * defaults["attack_step"] / defaults["eps"]
-    values: dict[str, Any] = {
-        "arch": default_arch(dataset),
-        "batch_size": method_cls.batch_size,
-        "weight_decay": method_cls.weight_decay,
-        "attack_steps": method_cls.attack_steps,
-        **defaults,
-        **common,
-    }
-    config = TrainConfig(
-        method=method,
-        dataset=dataset,
-        options=method_cls.resolve_options(options, dataset),
-        **values,
-    )
-    config.validate()
-    return config
-
-
-def resume_differences(stored: TrainConfig, given: dict[str, Any]) -> list[str]:
-    """``"--key given (checkpoint: stored)"`` for every explicit value that differs."""
-    flat = stored.flat()
-    diffs = []
-    for key, value in given.items():
-        if value is None:
-            continue
-        old = flat.get(key)
-        same = old == value or (
-            isinstance(old, float) and isinstance(value, (int, float)) and old == float(value)
-        )
-        if not same:
-            diffs.append(f"{flag(key)} {value} (checkpoint: {old})")
-    return diffs

@@ -18,16 +18,20 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch.utils.data.distributed import DistributedSampler
 
-from ltrobust.attacks import salt_of, sample_seeds
-from ltrobust.data import load_train_data
+from ltrobust.attacks.rng import salt_of, sample_seeds
+from ltrobust.data.loading import load_train_data
 from ltrobust.errors import ConfigError, DataError
-from ltrobust.models import LogitAdjusted, create_model
-from ltrobust.train import ddp
+from ltrobust.metrics.recall import ConfusionAccumulator
+from ltrobust.models.build import create_model
+from ltrobust.models.wrappers import LogitAdjusted
+from ltrobust.runtime import dist
+from ltrobust.runtime.precision import amp_dtype, autocast_factory, build_scaler
+from ltrobust.runtime.progress import TrainProgress
 from ltrobust.train.augment import augment
 from ltrobust.train.base import TrainView
 from ltrobust.train.checkpoint import (
@@ -39,44 +43,13 @@ from ltrobust.train.checkpoint import (
     save_training_checkpoint,
     set_rng_state,
 )
-from ltrobust.train.config import TrainConfig
+from ltrobust.train.config import RunOptions, TrainConfig
 from ltrobust.train.history import write_adv_counts, write_history
 from ltrobust.train.monitor import evaluate, load_monitor
 from ltrobust.train.registry import build_method
-from ltrobust.train.schedule import amp_dtype, autocast_factory, build_optimizer, build_scaler
+from ltrobust.train.schedule import build_optimizer
 
 logger = logging.getLogger(__name__)
-
-
-class TrainCallback(Protocol):
-    """Receives progress (the CLI draws rich bars); only the main process reports.
-
-    ``start``/``advance``/``finish`` mirror :class:`ltrobust.audit.runner.ProgressCallback`:
-    one bar per epoch (``advance`` with the running adversarial accuracy of the batches) and
-    one per monitoring attack. ``epoch_end`` gets the epoch's history row.
-    """
-
-    def start(self, name: str, total: int) -> None: ...
-
-    def advance(self, name: str, n: int, correct: int, seen: int) -> None: ...
-
-    def finish(self, name: str) -> None: ...
-
-    def epoch_end(self, row: dict[str, Any]) -> None: ...
-
-
-@dataclass
-class RunOptions:
-    """How to run (not part of the result's definition, so not compared on resume)."""
-
-    out: Path
-    device: str = "auto"
-    data_dir: str | None = None
-    resume: Path | None = None
-    stop_after: int | None = None
-    overwrite: bool = False
-    command: str | None = None
-    eval_batch_size: int = 256
 
 
 @dataclass
@@ -96,7 +69,7 @@ def derive_seed(seed: int, rank: int, stream: str) -> int:
 
 
 def train(
-    config: TrainConfig, run: RunOptions, callback: TrainCallback | None = None
+    config: TrainConfig, run: RunOptions, callback: TrainProgress | None = None
 ) -> TrainResult:
     """Train ``config`` (fresh, or continuing ``run.resume``); see the module doc.
 
@@ -107,11 +80,11 @@ def train(
     config.validate()
     if run.stop_after is not None and run.stop_after < 1:
         raise ConfigError(f"--stop-after must be >= 1, got {run.stop_after}")
-    ctx = ddp.setup(run.device)
+    ctx = dist.setup(run.device)
     try:
         return _Trainer(config, run, ctx, callback if ctx.is_main else None).fit()
     finally:
-        ddp.teardown(ctx)
+        dist.teardown(ctx)
 
 
 class _Trainer:
@@ -121,8 +94,8 @@ class _Trainer:
         self,
         config: TrainConfig,
         run: RunOptions,
-        ctx: ddp.DistContext,
-        callback: TrainCallback | None,
+        ctx: dist.DistContext,
+        callback: TrainProgress | None,
     ) -> None:
         self.config, self.run, self.ctx, self.callback = config, run, ctx, callback
         self._check_out()
@@ -172,7 +145,7 @@ class _Trainer:
         self.net = create_model(config.arch, **model_args).to(ctx.device)
         self.info = CheckpointInfo(config.arch, model_args, shape, self.counts, class_names)
         self.view = TrainView(self.net)
-        self.model = ddp.wrap(self.view, ctx)
+        self.model = dist.wrap(self.view, ctx)
         self.method.prepare(self.view, self.counts, generator=self.generator)
         adjustment = self.method.logit_adjustment()
         self.adjustment = adjustment
@@ -187,8 +160,11 @@ class _Trainer:
         )
         self.autocast = autocast_factory(ctx.device, config.amp, config.amp_dtype)
         self.scaler = build_scaler(ctx.device, config.amp, config.amp_dtype)
-        self.sampler = DistributedSampler(
-            range(len(self.y)), num_replicas=ctx.world_size, rank=ctx.rank, seed=config.seed
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            range(len(self.y)),  # type: ignore[arg-type]  # a sized sequence is enough
+            num_replicas=ctx.world_size,
+            rank=ctx.rank,
+            seed=config.seed,
         )
         if config.batch_size % ctx.world_size:
             raise ConfigError(
@@ -238,7 +214,7 @@ class _Trainer:
         if self.epoch >= config.epochs:
             self._save(final=True)
             final_path = run.out / "final.pt"
-        ddp.barrier(self.ctx)
+        dist.barrier(self.ctx)
         return TrainResult(run.out, run.out / "last.pt", final_path, self.history, self.epoch)
 
     def _batches(self, epoch: int) -> list[torch.Tensor]:
@@ -275,7 +251,7 @@ class _Trainer:
         batches = self._batches(epoch)
         lr = float(self.optimizer.param_groups[0]["lr"])
         terms: dict[str, float] = {}
-        cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        confusion = ConfusionAccumulator(num_classes)
         clean_correct, seen = 0, 0
         name = f"epoch {epoch}/{config.epochs}"
         if self.callback is not None:
@@ -291,21 +267,18 @@ class _Trainer:
             y = self.y[idx].to(self.ctx.device, non_blocking=True)
             clean_correct += int((self._predict(x) == y).sum())
             out = self._step(x, y)
-            pred = out["logits"].argmax(dim=1)
-            cm += torch.bincount(
-                (y * num_classes + pred).cpu(), minlength=num_classes * num_classes
-            ).view(num_classes, num_classes)
+            confusion.update(y, out["logits"].argmax(dim=1))
             for key, value in out.items():
                 if key != "logits" and torch.is_tensor(value) and value.dim() == 0:
                     terms[key] = terms.get(key, 0.0) + float(value.detach()) * len(y)
             seen += len(y)
             if self.callback is not None:
-                self.callback.advance(name, len(y), int(cm.trace()), seen)
+                self.callback.advance(name, len(y), confusion.correct(), seen)
         seconds = time.perf_counter() - t0
         if self.callback is not None:
             self.callback.finish(name)
         self.scheduler.step()
-        return self._epoch_row(epoch, lr, seconds, terms, cm, clean_correct, seen)
+        return self._epoch_row(epoch, lr, seconds, terms, confusion.compute(), clean_correct, seen)
 
     def _epoch_row(
         self,
@@ -319,8 +292,8 @@ class _Trainer:
     ) -> dict[str, Any]:
         keys = sorted(terms)
         local = torch.tensor([terms[k] for k in keys] + [clean_correct, seen], dtype=torch.float64)
-        total = ddp.all_reduce_sum(local, self.ctx)
-        cm = ddp.all_reduce_sum(cm, self.ctx)
+        total = dist.all_reduce_sum(local, self.ctx)
+        cm = dist.all_reduce_sum(cm, self.ctx)
         self.method.end_epoch(cm)
         self.adv_counts.append(cm)
         self.seconds += seconds
@@ -345,7 +318,7 @@ class _Trainer:
             },
             "adv_counts": torch.stack(self.adv_counts) if self.adv_counts else None,
         }
-        rng = ddp.all_gather(rng_state(self.generator, ctx.device), ctx)
+        rng = dist.all_gather(rng_state(self.generator, ctx.device), ctx)
         if not final:
             extra["resume"] = resume_extra(
                 self.epoch,

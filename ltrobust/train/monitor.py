@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from ltrobust.attacks import Attack, ThreatModel, build_attack, salt_of, sample_seeds
-from ltrobust.data import class_groups, is_custom, load_eval_data
-from ltrobust.metrics import confusion_matrix, summarize
-from ltrobust.train.config import CUSTOM_EPS_STEP, TrainConfig
+from ltrobust.attacks.base import Attack
+from ltrobust.attacks.registry import build_attack
+from ltrobust.attacks.rng import salt_of, sample_seeds
+from ltrobust.attacks.threat import ThreatModel
+from ltrobust.data.loading import load_eval_data
+from ltrobust.data.profile import class_groups
+from ltrobust.data.specs import is_custom, resolve_threat
+from ltrobust.metrics.recall import ConfusionAccumulator, summarize
+from ltrobust.runtime.progress import Progress
+from ltrobust.train.config import TrainConfig
 
 
 @dataclass
@@ -38,7 +43,7 @@ def load_monitor(
 ) -> MonitorSet | None:
     """The monitoring set, or None when ``monitor_n`` is 0 or custom data has no test set.
 
-    The attack is ``monitor_attack`` at the training eps with the dataset's step/eps ratio.
+    The attack is ``monitor_attack`` at the training eps with the test set's step/eps ratio.
     """
     test = config.test_dataset or (None if is_custom(config.dataset) else config.dataset)
     if config.monitor_n == 0 or test is None:
@@ -50,11 +55,9 @@ def load_monitor(
         n=config.monitor_n,
         seed=0,
     )
-    ratio = CUSTOM_EPS_STEP[1] / CUSTOM_EPS_STEP[0]
-    if data.spec is not None:
-        ratio = data.spec.step_linf / data.spec.eps_linf
+    _, step = resolve_threat(data.spec.name if data.spec else None, "linf", config.eps)
     threat = ThreatModel("linf", config.eps)
-    attack = build_attack(config.monitor_attack, threat, config.eps * ratio, seed=config.seed)
+    attack = build_attack(config.monitor_attack, threat, step, seed=config.seed)
     groups = class_groups(class_counts)
     return MonitorSet(data.x, data.y, data.indices, groups, data.class_names, attack, config.seed)
 
@@ -69,7 +72,7 @@ def evaluate(
     mset: MonitorSet,
     device: torch.device,
     batch_size: int = 256,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> dict[str, float | None]:
     """``monitor_clean_acc``, ``monitor_<attack>_acc`` and per-group recalls (fractions), and
     ``monitor_seconds``, for ``model`` (the deployed logits) in eval mode."""
@@ -77,7 +80,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     name = mset.attack.name
-    clean, adv = [], []
+    num_classes = len(mset.class_names)
+    clean, adv = ConfusionAccumulator(num_classes), ConfusionAccumulator(num_classes)
     if progress is not None:
         progress.start(name, len(mset.y))
     try:
@@ -85,19 +89,17 @@ def evaluate(
             xb = mset.x[s : s + batch_size].to(device)
             yb = mset.y[s : s + batch_size].to(device)
             seeds = sample_seeds(mset.seed, salt_of(name), mset.indices[s : s + batch_size])
-            clean.append(_predict(model, xb))
-            adv.append(_predict(model, mset.attack(model, xb, yb, seeds=seeds)))
+            clean.update(yb, _predict(model, xb))
+            adv.update(yb, _predict(model, mset.attack(model, xb, yb, seeds=seeds)))
             if progress is not None:
-                correct = int(torch.cat(adv).eq(mset.y[: s + len(yb)]).sum())
-                progress.advance(name, len(yb), correct, s + len(yb))
+                progress.advance(name, len(yb), adv.correct(), s + len(yb))
     finally:
         model.train(was_training)
     if progress is not None:
         progress.finish(name)
     row: dict[str, float | None] = {}
-    for label, preds in (("clean", clean), (name, adv)):
-        cm = confusion_matrix(mset.y, torch.cat(preds), len(mset.class_names))
-        summary = summarize(cm, mset.groups, mset.class_names)
+    for label, acc in (("clean", clean), (name, adv)):
+        summary = summarize(acc.compute(), mset.groups, mset.class_names)
         row[f"monitor_{label}_acc"] = summary.accuracy
         for g, stat in summary.groups.items():
             row[f"monitor_{label}_{g}"] = stat.recall

@@ -5,7 +5,7 @@
   ``a_i = n_i``). The loop hands over the counts summed over all processes.
 * Outer loss: Balanced Softmax (``--loss``, default ``bsl``) on x_adv + TAIL on the penultimate
   features of x_adv; ``--tail-form official`` (default, the published code) or ``paper`` (Eq. 3).
-  Tail classes: the tail group of METHODS §1.
+  Tail classes: the tail group of docs/METHODS.md §1.
 * With a sign-gradient L-inf step and the model in eval mode, a positive per-sample weight does
   not change the sign of that sample's input gradient, so RBL yields the same adversarial
   examples as plain CE (tested in ``tests/test_train_losses.py``). We keep it as published.
@@ -18,33 +18,29 @@ from typing import Any
 import torch
 from torch import nn
 
-from ltrobust.data import class_groups
+from ltrobust.data.profile import class_groups
 from ltrobust.errors import ConfigError
-from ltrobust.train.at import LOSS_OPTIONS, build_outer_loss, check_loss_options
 from ltrobust.train.base import TrainMethod, classifier
 from ltrobust.train.losses import (
     ClassWeightedCE,
+    build_outer_loss,
+    check_loss_options,
     rbl_weights,
     tail_official,
     tail_paper,
     tail_weights,
 )
-
-TAIL_FORMS = ("official", "paper")
+from ltrobust.train.registry import TAIL_FORMS
 
 
 class Reat(TrainMethod):
     """``reat``: RBL inner attack, Balanced Softmax + TAIL outer loss."""
 
     name = "reat"
-    batch_size = 128
-    weight_decay = 5e-4
-    attack_steps = 10
-    option_defaults: dict[str, Any] = {**LOSS_OPTIONS, "loss": "bsl", "tail_form": "official"}
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        super().check_options(options)
+    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
+        super().check_options(options, defaults)
         check_loss_options(options)
         if options["tail_form"] not in TAIL_FORMS:
             raise ConfigError(

@@ -1,30 +1,153 @@
-"""The registry of training methods: ``at``, ``trades``, ``robal``, ``reat``."""
+"""The training methods as one declarative table (docs/METHODS.md §4): ``at``, ``trades``,
+``robal``, ``reat``.
+
+Each row names the method's class (imported on first use), a one-line description and its
+settings: the defaults it gives the common options (batch size, weight decay, inner-attack
+steps) and its hyper-parameters as :class:`~ltrobust.settings.Param` declarations, from which the
+CLI builds ``ltrobust train``'s options and ``--help``. This module is torch-free.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-from ltrobust.errors import ConfigError
-from ltrobust.train.at import AdversarialTraining
-from ltrobust.train.base import TrainMethod
-from ltrobust.train.reat import Reat
-from ltrobust.train.robal import RoBal
-from ltrobust.train.trades import Trades
+from ltrobust.registry import Entry, Registry
+from ltrobust.settings import Param, Setting
+from ltrobust.values import parse_number
 
 if TYPE_CHECKING:
+    from ltrobust.train.base import TrainMethod
     from ltrobust.train.config import TrainConfig
 
-METHODS: dict[str, type[TrainMethod]] = {
-    cls.name: cls for cls in (AdversarialTraining, Trades, RoBal, Reat)
+HYPER = "Method hyper-parameters"
+LOSS_NAMES = ("ce", "bsl", "la", "ldam", "cb", "focal")
+TAIL_FORMS = ("official", "paper")
+_KEYS = ("m0", "tau_m", "tau_b", "beta", "head_gamma", "tau_p")
+#: RoBal's presets from its official configs (s = 10; docs/METHODS.md §4)
+PRESETS: dict[str, dict[str, float]] = {
+    "cifar10-N": dict(zip(_KEYS, (0.1, 0.0, 1.2, 6.0, 1 / 32, 0.1), strict=True)),
+    "cifar10-R": dict(zip(_KEYS, (0.1, 0.3, 1.5, 6.0, 1 / 32, 0.0), strict=True)),
+    "cifar100-N": dict(zip(_KEYS, (0.2, 0.0, 0.0, 3.0, 1 / 32, 1.5), strict=True)),
+    "cifar100-R": dict(zip(_KEYS, (0.3, 0.0, 0.0, 6.0, 1 / 16, 1.7), strict=True)),
 }
 
 
+def _param(name: str, default: Any, help: str, **kwargs: Any) -> Param:
+    return Param(name, default, Setting(help=help, panel=HYPER, **kwargs))
+
+
+#: the outer losses of ``at`` and ``reat`` (docs/METHODS.md §4)
+LOSS_PARAMS = (
+    _param("loss", "ce", "Outer loss on the adversarial batch.", choices=LOSS_NAMES),
+    _param("la_tau", 1.0, "la: tau of the logit adjustment."),
+    _param("ldam_max_m", 0.5, "ldam: largest margin."),
+    _param("ldam_scale", 1.0, "ldam: logit scale."),
+    _param("cb_beta", 0.9999, "cb: beta of the effective number."),
+    _param("focal_gamma", 2.0, "focal: gamma."),
+)
+_BETA_HELP = "Weight of the KL term."
+
+
+def _head_gamma(text: str) -> float:
+    return parse_number(text, name="--head-gamma")
+
+
+#: RoBal's hyper-parameters; their defaults come from the dataset's preset
+ROBAL_PARAMS = (
+    _param("preset", None, f"RoBal preset of the official configs: {', '.join(PRESETS)}."),
+    _param("head_scale", 10.0, "Cosine scale s."),
+    *(
+        _param(key, PRESETS["cifar10-N"][key], help, show="preset", parse=parse)
+        for key, help, parse in (
+            ("m0", "Uniform margin m0.", None),
+            ("tau_m", "Class-aware margin tau_m.", None),
+            ("tau_b", "Training bias tau_b.", None),
+            ("beta", _BETA_HELP, None),
+            ("head_gamma", "Gamma of the weight norms, e.g. 1/32.", _head_gamma),
+            ("tau_p", "Inference bias tau_p (stored in the checkpoint).", None),
+        )
+    ),
+)
+
+
+def _method(
+    name: str, cls: str, description: str, options: Iterable[Param], **common: Any
+) -> Entry:
+    return Entry(name, f"ltrobust.train.{cls}", description, {**common, "options": tuple(options)})
+
+
+METHODS = Registry(
+    "training method",
+    [
+        _method(
+            "at",
+            "at:AdversarialTraining",
+            "PGD adversarial training with a long-tailed outer loss (--loss bsl is AT-BSL)",
+            LOSS_PARAMS,
+            batch_size=128,
+            weight_decay=5e-4,
+            attack_steps=10,
+        ),
+        _method(
+            "trades",
+            "trades:Trades",
+            "TRADES: natural CE + beta KL(clean || adversarial), KL inner attack",
+            [_param("beta", 6.0, _BETA_HELP)],
+            batch_size=128,
+            weight_decay=2e-4,
+            attack_steps=10,
+        ),
+        _method(
+            "robal",
+            "robal:RoBal",
+            "RoBal: cosine head, class-aware margins and bias, inference-time bias",
+            ROBAL_PARAMS,
+            batch_size=64,
+            weight_decay=2e-4,
+            attack_steps=5,
+        ),
+        _method(
+            "reat",
+            "reat:Reat",
+            "REAT: re-balanced adversarial examples (RBL) and tail feature alignment (TAIL)",
+            [
+                replace(LOSS_PARAMS[0], default="bsl"),
+                *LOSS_PARAMS[1:],
+                _param(
+                    "tail_form",
+                    "official",
+                    "TAIL as the official code or the paper.",
+                    choices=TAIL_FORMS,
+                ),  # fmt: skip
+            ],
+            batch_size=128,
+            weight_decay=5e-4,
+            attack_steps=10,
+        ),
+    ],
+)
+
+
+def method_params(name: str) -> tuple[Param, ...]:
+    """The hyper-parameters of method ``name``; ConfigError listing the methods otherwise."""
+    entry, _ = METHODS.lookup(name)
+    params: tuple[Param, ...] = entry.settings["options"]
+    return params
+
+
+def method_defaults(name: str) -> dict[str, Any]:
+    """The common options the method sets: ``batch_size``, ``weight_decay``, ``attack_steps``."""
+    entry, _ = METHODS.lookup(name)
+    return {k: v for k, v in entry.settings.items() if k != "options"}
+
+
 def get_method_class(name: str) -> type[TrainMethod]:
-    """The method class called ``name``; ConfigError listing the valid names otherwise."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ConfigError(f"unknown method {name!r}; valid: {', '.join(METHODS)}") from None
+    """The class of method ``name`` (imported on first use)."""
+    entry, _ = METHODS.lookup(name)
+    cls: type[TrainMethod] = entry.load()  # type: ignore[assignment]
+    return cls
 
 
 def build_method(config: TrainConfig) -> TrainMethod:

@@ -6,7 +6,7 @@
   plus ``beta KL(softmax(cos(x)) || softmax(cos(x_adv)))`` on the unscaled cosines (Eq. 8-12).
 * Deployed logits: ``s cos_j - tau_p ln pi_j``; the bias is stored as the checkpoint's
   ``logit_adjustment``, so ``ltrobust audit`` attacks exactly those logits.
-* wd 2e-4, batch 64. Presets from the official configs (METHODS §4); without ``--preset`` the
+* wd 2e-4, batch 64. Presets from the official configs (docs/METHODS.md §4); without ``--preset`` the
   values default to the dataset's ``N`` preset (``cifar10-N`` for datasets other than CIFAR).
   We use the paper's step schedule; the official code's decay compounds after the first
   milestone.
@@ -20,19 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltrobust.attacks import CrossEntropy
+from ltrobust.attacks.losses import CrossEntropy
 from ltrobust.errors import ConfigError
-from ltrobust.models import CosineHead
+from ltrobust.models.heads import CosineHead
 from ltrobust.train.base import CosineView, TrainMethod, classifier
 from ltrobust.train.losses import kl_per_sample, log_prior, robal_logits, robal_margins
-
-_KEYS = ("m0", "tau_m", "tau_b", "beta", "head_gamma", "tau_p")
-PRESETS: dict[str, dict[str, float]] = {
-    "cifar10-N": dict(zip(_KEYS, (0.1, 0.0, 1.2, 6.0, 1 / 32, 0.1), strict=True)),
-    "cifar10-R": dict(zip(_KEYS, (0.1, 0.3, 1.5, 6.0, 1 / 32, 0.0), strict=True)),
-    "cifar100-N": dict(zip(_KEYS, (0.2, 0.0, 0.0, 3.0, 1 / 32, 1.5), strict=True)),
-    "cifar100-R": dict(zip(_KEYS, (0.3, 0.0, 0.0, 6.0, 1 / 16, 1.7), strict=True)),
-}
+from ltrobust.train.registry import PRESETS
 
 
 def preset_dataset(preset: str) -> str:
@@ -52,13 +45,11 @@ class RoBal(TrainMethod):
     """``robal``: cosine head, RoBal margins/bias + KL outer loss, PGD-5 on cosines."""
 
     name = "robal"
-    batch_size = 64
-    weight_decay = 2e-4
-    attack_steps = 5
-    option_defaults: dict[str, Any] = {"preset": None, "head_scale": 10.0, **PRESETS["cifar10-N"]}
 
     @classmethod
-    def resolve_options(cls, given: dict[str, Any], dataset: str) -> dict[str, Any]:
+    def resolve_options(
+        cls, defaults: dict[str, Any], given: dict[str, Any], dataset: str
+    ) -> dict[str, Any]:
         preset = given.get("preset")
         if preset is not None:
             preset = find_preset(str(preset))
@@ -70,13 +61,13 @@ class RoBal(TrainMethod):
             base = PRESETS[preset]
         else:
             base = PRESETS["cifar100-N" if dataset == "cifar100-lt" else "cifar10-N"]
-        options = {**cls.option_defaults, **base, **given, "preset": preset}
-        cls.check_options(options)
+        options = {**defaults, **base, **given, "preset": preset}
+        cls.check_options(options, defaults)
         return options
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        super().check_options(options)
+    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
+        super().check_options(options, defaults)
         if float(options["head_scale"]) <= 0 or float(options["head_gamma"]) < 0:
             raise ConfigError("--head-scale must be > 0 and --head-gamma >= 0")
         if float(options["beta"]) < 0:

@@ -24,14 +24,10 @@ class Trades(TrainMethod):
     """``trades``: KL inner attack; natural CE + beta KL(clean || adversarial)."""
 
     name = "trades"
-    batch_size = 128
-    weight_decay = 2e-4
-    attack_steps = 10
-    option_defaults: dict[str, Any] = {"beta": 6.0}
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        super().check_options(options)
+    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
+        super().check_options(options, defaults)
         if float(options["beta"]) < 0:
             raise ConfigError(f"--beta must be >= 0, got {options['beta']}")
 

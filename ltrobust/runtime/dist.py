@@ -1,11 +1,10 @@
-"""Multi-process training under ``torchrun``: process group, device, collectives, DDP wrapper.
+"""Where this process runs: the device, the process group under ``torchrun``, collectives.
 
-``torchrun --nproc_per_node N -m ltrobust train ...`` sets ``WORLD_SIZE``, ``RANK`` and
+``torchrun --nproc_per_node N -m ltrobust audit|train ...`` sets ``WORLD_SIZE``, ``RANK`` and
 ``LOCAL_RANK``; :func:`setup` then joins the process group (NCCL on CUDA, gloo on CPU) and picks
-``cuda:LOCAL_RANK``. Every process holds the whole training set and reads its shard through a
-``DistributedSampler``; only rank 0 evaluates and writes files; per-epoch counts are summed over
-all processes. Without those variables everything runs in one process and the collectives are
-identities.
+``cuda:LOCAL_RANK``. The audit shares its batches among the processes and all-gathers the
+records; training reads a shard per process and sums its counts. Without those variables
+everything runs in one process and the collectives are identities.
 """
 
 from __future__ import annotations

@@ -1,0 +1,108 @@
+"""What an audit reads before its first pass: the evaluation data, the model, and the threat
+model, with the one-line errors of bad input raised before any attack runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from ltrobust.attacks.threat import ThreatModel
+from ltrobust.audit.config import AuditConfig
+from ltrobust.audit.provenance import state_dict_sha256
+from ltrobust.data.loading import EvalData, load_eval_data
+from ltrobust.data.specs import is_custom, resolve_threat
+from ltrobust.errors import ConfigError
+from ltrobust.models.formats import LoadedModel
+from ltrobust.models.loading import load_model
+
+
+@dataclass
+class AuditInputs:
+    """The data, the loaded model, the options it was loaded with, and warnings so far."""
+
+    data: EvalData
+    loaded: LoadedModel
+    load_kwargs: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def module_as_loaded(model: nn.Module) -> LoadedModel:
+    """A module given directly, described as a :class:`LoadedModel` (format ``module``)."""
+    return LoadedModel(
+        model=model.eval(),
+        format="module",
+        sha256=state_dict_sha256(model),
+        path="",
+        arch=None,
+        num_classes=None,
+        input_spec=None,
+        class_counts=None,
+        class_names=None,
+        dataset=None,
+        logit_adjustment=None,
+        meta={},
+        warnings=[],
+    )
+
+
+def load_inputs(
+    model: nn.Module | str, dataset: str | EvalData | None, config: AuditConfig
+) -> AuditInputs:
+    """Load the data and the model of an audit.
+
+    The data comes first when it does not depend on the model (a preset, or custom data with
+    ``class_counts``), so that a plain state_dict is built for its input size; otherwise the
+    dataset and the class counts (which define head/body/tail) come from an ltrobust
+    checkpoint. Class counts: ``config.class_counts``, else the checkpoint's, else the
+    dataset's long-tailed profile (docs/METHODS.md §1).
+    """
+
+    def read(name: str, counts: list[int] | None) -> EvalData:
+        return load_eval_data(
+            name,
+            data_dir=config.data_dir,
+            imbalance_ratio=config.imbalance_ratio,
+            test_imbalanced=config.test_imbalanced,
+            class_counts=counts,
+            n=config.n,
+            seed=config.seed,
+        )
+
+    counts = list(config.class_counts) if config.class_counts is not None else None
+    data = dataset if isinstance(dataset, EvalData) else None
+    if isinstance(dataset, str) and (counts is not None or not is_custom(dataset)):
+        data = read(dataset, counts)
+    kwargs = config.load.kwargs()
+    if data is not None:  # a plain state_dict is built for the data's input size
+        kwargs["default_input_size"] = data.shape[1]
+    loaded = (
+        module_as_loaded(model) if isinstance(model, nn.Module) else load_model(model, **kwargs)
+    )
+    warnings = list(loaded.warnings)
+    if data is None:
+        name = dataset if isinstance(dataset, str) else loaded.dataset
+        if not name:
+            raise ConfigError("pass --dataset (the model file does not say what it was trained on)")
+        data = read(name, counts or loaded.class_counts)
+    elif counts is None and loaded.class_counts and loaded.class_counts != data.class_counts:
+        if len(loaded.class_counts) == data.num_classes:
+            warnings.append(
+                "using the checkpoint's training class counts for the groups "
+                "(they differ from the dataset's default profile)"
+            )
+            data.class_counts = list(loaded.class_counts)
+    return AuditInputs(data, loaded, kwargs, warnings)
+
+
+def threat_for(
+    data: EvalData, config: AuditConfig, warnings: list[str]
+) -> tuple[ThreatModel, float]:
+    """The threat model and step size: explicit options, else the dataset's defaults."""
+    preset = data.spec.name if data.spec is not None else None
+    if preset is None and config.eps is None:
+        eps_d, _ = resolve_threat(None, config.norm)
+        warnings.append(f"custom data: using eps {eps_d:.4g} ({config.norm}); pass --eps")
+    eps, step = resolve_threat(preset, config.norm, config.eps, config.step)
+    return ThreatModel(norm=config.norm, eps=eps), step

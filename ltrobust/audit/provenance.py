@@ -1,0 +1,142 @@
+"""What a report says about where it came from, and what a resumable batch depends on."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import platform
+import sys
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+import ltrobust
+from ltrobust.attacks.registry import build_attack
+from ltrobust.attacks.threat import ThreatModel
+from ltrobust.audit.cache import tensor_sha256
+from ltrobust.audit.config import AuditConfig
+from ltrobust.runtime.dist import DistContext, resolve_device
+
+if TYPE_CHECKING:
+    from ltrobust.data.loading import EvalData
+    from ltrobust.models.formats import LoadedModel
+
+#: load options that change what the model computes (part of the resume key)
+LOAD_KEYS = ("arch", "num_classes", "mean", "std", "output_key", "default_input_size")
+
+
+def versions() -> dict[str, str]:
+    """ltrobust, torch, Python, torchvision and pyautoattack versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {
+        "ltrobust": ltrobust.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    for pkg in ("torchvision", "pyautoattack"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def state_dict_sha256(model: nn.Module) -> str:
+    """sha256 over a module's state_dict (names, dtypes, shapes and values), for provenance."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def cache_material(
+    loaded: LoadedModel,
+    data: EvalData,
+    config: AuditConfig,
+    threat: ThreatModel,
+    step_size: float,
+    load_kwargs: dict[str, Any],
+    ctx: DistContext,
+) -> dict[str, Any]:
+    """What a finished batch depends on (the resume key): the model, the samples and every
+    setting that changes per-sample results. Not in it: thresholds and groups (they only
+    change summaries and the verdict) and the number of processes."""
+    diag = config.diagnostics()
+    diag_cfg = diag.to_dict() if diag is not None else None
+    if diag_cfg is not None:
+        diag_cfg.pop("thresholds")
+    found = versions()
+    return {
+        "model": {
+            "sha256": loaded.sha256,
+            "format": loaded.format,
+            "load_options": {k: load_kwargs.get(k) for k in LOAD_KEYS},
+        },
+        "data": {"n": len(data.y), "sha256": tensor_sha256(data.x, data.y, data.indices)},
+        "audit": {
+            "attacks": {
+                name: build_attack(name, threat, step_size, seed=config.seed).settings()
+                for name in config.attacks
+            },
+            "norm": threat.norm,
+            "eps": threat.eps,
+            "step": step_size,
+            "seed": config.seed,
+            "batch_size": config.batch_size,
+            "amp": config.amp,
+            "channels_last": config.channels_last,
+            "compile": config.compile,
+            "aa_tail_targets": config.aa_tail_targets,
+            "worst_only": config.worst_only,
+        },
+        "diagnostics": diag_cfg,
+        "device": ctx.device.type,
+        "versions": {k: found[k] for k in ("ltrobust", "torch", "pyautoattack")},
+    }
+
+
+def provenance(
+    loaded: LoadedModel, data: EvalData, config: AuditConfig, command: str | None
+) -> dict[str, Any]:
+    """The report's ``provenance``: versions, time, command, checkpoint, device, data source."""
+    dev = resolve_device(config.device)
+    return {
+        "versions": versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command if command is not None else " ".join(sys.argv),
+        "checkpoint": {
+            "path": loaded.path,
+            "sha256": loaded.sha256,
+            "format": loaded.format,
+            "arch": loaded.arch,
+            "method": loaded.meta.get("method"),
+            "logit_adjustment": loaded.logit_adjustment,
+        },
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "data_source": data.source,
+        "seed": config.seed,
+    }
+
+
+def dataset_info(data: EvalData, groups: dict[str, list[int]], mode: str) -> dict[str, Any]:
+    """The report's ``dataset`` section."""
+    return {
+        "name": data.name,
+        "num_classes": data.num_classes,
+        "class_names": list(data.class_names),
+        "class_counts": list(data.class_counts),
+        "test_counts": list(data.test_counts),
+        "groups_mode": mode,
+        "groups": groups,
+        "test_imbalanced": data.test_imbalanced,
+        "imbalance_ratio": data.imbalance_ratio,
+        "shape": list(data.shape),
+        "n": len(data.y),
+    }

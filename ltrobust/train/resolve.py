@@ -1,0 +1,103 @@
+"""From explicit options to a :class:`~ltrobust.train.config.TrainConfig`: the method's and the
+dataset's defaults, the shared threat-model rule, and the comparison with a stored config.
+
+The threat model defaults to the dataset's (:func:`ltrobust.data.specs.resolve_threat`).
+Explicit values are given as a dict where None means "not given". This module is torch-free
+(the method's class is imported to check its options).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from ltrobust.data.specs import get_spec, is_custom, resolve_threat
+from ltrobust.errors import ConfigError
+from ltrobust.train.config import TrainConfig, flag
+from ltrobust.train.registry import get_method_class, method_defaults, method_params
+
+
+def default_arch(dataset: str) -> str:
+    """``small_cnn`` for Fashion-MNIST-LT, ``resnet18`` for everything else."""
+    return "small_cnn" if dataset == "fashion-mnist-lt" else "resnet18"
+
+
+def _dataset_defaults(dataset: str) -> dict[str, Any]:
+    eps, step = resolve_threat(dataset)
+    if is_custom(dataset):
+        return {"eps": eps, "attack_step": step, "crop_padding": 0, "hflip": False}
+    spec = get_spec(dataset)  # ConfigError listing the valid names
+    return {
+        "eps": eps,
+        "attack_step": step,
+        "crop_padding": spec.crop_padding,
+        "hflip": spec.hflip,
+    }
+
+
+#: keys that are common to every method (the rest are method options)
+COMMON_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("method", "options"))
+
+
+def _split(method: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split explicit values into common keys and method options; refuse foreign options."""
+    common = {k: v for k, v in given.items() if k in COMMON_KEYS and v is not None}
+    options = {k: v for k, v in given.items() if k not in COMMON_KEYS and v is not None}
+    own = [p.name for p in method_params(method)]
+    foreign = [k for k in options if k not in own]
+    if foreign:
+        valid = ", ".join(flag(k) for k in own) or "none"
+        raise ConfigError(
+            f"{', '.join(flag(k) for k in foreign)} does not apply to --method "
+            f"{method}; its options: {valid}"
+        )
+    return common, options
+
+
+def resolve_config(method: str, dataset: str, given: dict[str, Any]) -> TrainConfig:
+    """A validated :class:`TrainConfig` from explicit values (None = not given) and defaults.
+
+    When ``eps`` is given but not ``attack_step``, the step keeps the default step/eps ratio.
+
+    Raises:
+        ConfigError: unknown method, dataset, option or preset; an option of another method;
+            an invalid value.
+    """
+    method_defaults(method)  # unknown method: ConfigError listing the valid ones
+    defaults = _dataset_defaults(dataset)
+    explicit = {k: v for k, v in given.items() if k not in ("method", "dataset")}
+    common, options = _split(method, explicit)
+    if "eps" in common and "attack_step" not in common:
+        common["attack_step"] = resolve_threat(dataset, "linf", common["eps"])[1]
+    values: dict[str, Any] = {
+        "arch": default_arch(dataset),
+        **method_defaults(method),
+        **defaults,
+        **common,
+    }
+    defaults_of = {p.name: p.default for p in method_params(method)}
+    method_cls = get_method_class(method)
+    config = TrainConfig(
+        method=method,
+        dataset=dataset,
+        options=method_cls.resolve_options(defaults_of, options, dataset),
+        **values,
+    )
+    config.validate()
+    return config
+
+
+def resume_differences(stored: TrainConfig, given: dict[str, Any]) -> list[str]:
+    """``"--key given (checkpoint: stored)"`` for every explicit value that differs."""
+    flat = stored.flat()
+    diffs = []
+    for key, value in given.items():
+        if value is None:
+            continue
+        old = flat.get(key)
+        same = old == value or (
+            isinstance(old, float) and isinstance(value, (int, float)) and old == float(value)
+        )
+        if not same:
+            diffs.append(f"{flag(key)} {value} (checkpoint: {old})")
+    return diffs
