@@ -50,6 +50,8 @@ test: install data browser
 
 lint: install
 	$(BIN)/ruff check ltrobust tests
+	$(BIN)/ruff format --check ltrobust tests
+	$(BIN)/mypy
 
 # Re-train the demo checkpoint with `ltrobust train` (REAT, small_cnn, Fashion-MNIST-LT, CPU).
 demo-checkpoint: install data
@@ -63,7 +65,7 @@ screenshot: demo browser
 		--user-data-dir=$$(mktemp -d) --window-size=1280,1800 \
 		--screenshot=docs/report.png file://$(CURDIR)/reports/demo/report.html
 
-# Issue 6's GPU figures (needs a CUDA GPU; docs/PERFORMANCE.md): PGD-20 images/s of resnet18 and
+# The GPU figures (needs a CUDA GPU; docs/PERFORMANCE.md): PGD-20 images/s of resnet18 and
 # wrn34_10 in fp32 and bf16 against the floor, the default audit on 1,000 samples (also scaled to
 # 10,000), peak memory at 1k and 10k, and seconds per epoch of resnet18 PGD-10 AT with --amp on
 # data shaped like CIFAR-10-LT.
