@@ -71,11 +71,11 @@ class AuditReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditReport:
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise LtRobustError(
-                f"unsupported report schema_version {version!r}; this ltrobust reads {SCHEMA_VERSION}"
-            )
+        """Build a report from its JSON data after :func:`ltrobust.report.validate.validate_report`
+        (raises :class:`LtRobustError` on data that does not match the schema)."""
+        from ltrobust.report.validate import validate_report
+
+        validate_report(data)
         fields = {k: v for k, v in data.items() if k not in ("clean", "attacks", "worst_case")}
         worst = data.get("worst_case")
         return cls(
@@ -93,17 +93,31 @@ class AuditReport:
             raise LtRobustError(
                 f"report is not valid JSON: {exc.msg} at line {exc.lineno}"
             ) from None
+        except RecursionError:
+            raise LtRobustError("report is not valid JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise LtRobustError("report is not a JSON object")
         return cls.from_dict(data)
 
     @classmethod
     def load(cls, path: str) -> AuditReport:
+        """Read and validate a report.json; every error is one line that names ``path``."""
+        from ltrobust.report.text import visible
+        from ltrobust.report.validate import ReportSchemaError
+
         try:
             with open(path, encoding="utf-8") as fh:
-                return cls.from_json(fh.read())
+                text = fh.read()
         except OSError as exc:
-            raise LtRobustError(f"cannot read report {path}: {exc.strerror}") from None
+            raise LtRobustError(f"cannot read report {visible(path)}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise LtRobustError(f"{visible(path)}: report is not UTF-8 text") from None
+        try:
+            return cls.from_json(text)
+        except ReportSchemaError as exc:
+            raise exc.with_source(path) from None
+        except LtRobustError as exc:
+            raise LtRobustError(f"{visible(path)}: {exc}") from None
 
 
 def _outcome_from_dict(d: dict[str, Any]) -> Outcome:

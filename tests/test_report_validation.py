@@ -1,0 +1,259 @@
+"""report.json validated on load: types, ranges and consistency, one validation for every reader."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import ltrobust.report as R
+from ltrobust.cli.main import app
+from ltrobust.errors import LtRobustError
+from ltrobust.report.schema import AuditReport
+from ltrobust.report.validate import ReportSchemaError, validate_report
+
+from .report_factory import full_diagnostics, full_verdict, make_report, standard_pair
+
+runner = CliRunner()
+NAN, INF = float("nan"), float("inf")
+
+
+def full_data() -> dict[str, Any]:
+    """A valid report with every part (diagnostics, verdict, per-sample block) as JSON data."""
+    y, clean, adv = standard_pair()
+    r = make_report(y, clean, adv, diagnostics=full_diagnostics(), verdict=full_verdict())
+    return json.loads(r.to_json())
+
+
+FULL = full_data()
+
+
+def mutated(path: tuple[Any, ...], value: Any = None, *, delete: bool = False) -> dict[str, Any]:
+    d = copy.deepcopy(FULL)
+    parent = d
+    for key in path[:-1]:
+        parent = parent[key]
+    if delete:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return d
+
+
+def write(path: Path, data: dict[str, Any]) -> str:
+    path.write_text(json.dumps(data))  # allow_nan: writes NaN/Infinity as an edited file would
+    return str(path)
+
+
+def one_line_error(res: Any) -> str:
+    """The CLI refused with exit 2, one stderr line and no traceback; returns that line."""
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ltrobust: error:"), err
+    assert "Traceback" not in res.output + res.stderr
+    return err
+
+
+TAIL = ("attacks", "pgd20", "summary", "groups", "tail")
+
+# ---- cause 1: one validation of the whole schema on load ---------------------------------
+
+# (mutation path, new value, the JSON path and words the error must name)
+INVALID = [
+    (
+        (*TAIL, "recall"),
+        "0.5",
+        'attacks.pgd20.summary.groups.tail.recall must be a number in [0, 1] or null, got "0.5"',
+    ),
+    (
+        (*TAIL, "recall"),
+        NAN,
+        "attacks.pgd20.summary.groups.tail.recall must be a number in [0, 1] or null, got NaN",
+    ),
+    ((*TAIL, "recall"), 7.5, "groups.tail.recall must be a number in [0, 1] or null, got 7.5"),
+    ((*TAIL, "recall"), 0.9, "groups.tail.recall must be correct / n = 40/80 = 0.5, got 0.9"),
+    (
+        (*TAIL, "ci_high"),
+        INF,
+        "groups.tail.ci_high must be a number in [0, 1] or null, got Infinity",
+    ),
+    ((*TAIL, "correct"), -1, "groups.tail.correct must be an integer >= 0, got -1"),
+    ((*TAIL, "classes"), [4, 6], "groups.tail.classes[1] must be a class index in [0, 5], got 6"),
+    (("clean", "summary", "per_class", 5), None, "clean.summary.per_class[5] must be an object"),
+    (("clean", "confusion", 2), [1, 2], "clean.confusion[2] must have 6 entries"),
+    (("clean", "confusion", 0, 1), 3, "clean.confusion[0] must sum to summary.per_class[0].n = 40"),
+    (("clean", "summary", "per_class"), [], "clean.summary.per_class must have 6 entries"),
+    (("clean", "summary", "balanced_accuracy"), 1.0, "clean.summary.balanced_accuracy must be 0.9"),
+    (
+        ("attacks", "aa", "boundary_error", "tail"),
+        1.5,
+        "attacks.aa.boundary_error.tail must be a number in [-1, 1]",
+    ),
+    (("per_sample", "y"), [0] * 10, "per_sample.y must have 240 entries"),
+    (
+        ("per_sample", "clean_pred", 7),
+        6,
+        "per_sample.clean_pred[7] must be a class index in [0, 5], got 6",
+    ),
+    (
+        ("per_sample", "adv_pred", "aa", 0),
+        2,
+        "per_sample.adv_pred.aa does not match attacks.aa.confusion",
+    ),
+    (("per_sample", "robust", 1), False, "per_sample.robust[1] must be true"),
+    (("config", "eps"), "8/255", 'config.eps must be a number > 0, got "8/255"'),
+    (("dataset", "class_names"), "plane,car", "dataset.class_names must be a list"),
+    (("dataset", "num_classes"), 7, "dataset.class_names must have 7 entries"),
+    (
+        ("diagnostics", "checks", 0, "value"),
+        NAN,
+        "diagnostics.checks[0].value must be a number in [-1, 1] or null, got NaN",
+    ),
+    (
+        ("verdict", "groups", "tail", "verdict"),
+        "fine",
+        "verdict.groups.tail.verdict must be one of",
+    ),
+    (
+        ("provenance", "seconds"),
+        [1.0, INF],
+        "provenance.seconds[1] must be a finite number, got Infinity",
+    ),
+    (("clean", "summary", "extra"), 1, "clean.summary.extra is not a field here"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "needle"), INVALID)
+def test_library_readers_refuse_with_the_json_path(tmp_path, path, value, needle):
+    """Cause 1: every reader shares one validation; the error is one line naming the file and
+    the first bad field (before: a string recall crashed, NaN and 7.5 were accepted)."""
+    data = mutated(path, value)
+    with pytest.raises(ReportSchemaError) as exc:
+        AuditReport.from_dict(data)
+    assert needle in str(exc.value)
+    file = write(tmp_path / "new.json", data)
+    for read in (AuditReport.load, R.read_report, R.load):
+        with pytest.raises(LtRobustError) as exc:
+            read(file)
+        msg = str(exc.value)
+        assert msg.startswith(f"{file} does not match the report schema: ") and needle in msg
+        assert "\n" not in msg
+
+
+def test_missing_field_is_named(tmp_path):
+    data = mutated(("attacks", "pgd20", "confusion"), delete=True)
+    with pytest.raises(ReportSchemaError, match=r"attacks\.pgd20\.confusion is missing"):
+        validate_report(data)
+    data = mutated(("diagnostics",), delete=True)
+    with pytest.raises(ReportSchemaError, match="diagnostics is missing"):
+        validate_report(data)
+
+
+INVALID_CLI = [INVALID[0], INVALID[1], INVALID[8], INVALID[14]]
+
+
+@pytest.mark.parametrize(("path", "value", "needle"), INVALID_CLI)
+def test_cli_report_gate_compare_exit_2_on_invalid_report(tmp_path, path, value, needle):
+    good = write(tmp_path / "base.json", FULL)
+    bad = write(tmp_path / "new.json", mutated(path, value))
+    for args in (
+        ["report", bad, "--format", "html"],
+        ["gate", bad, "--baseline", good, "--max-drop", "pgd20.tail=0"],
+        ["gate", good, "--baseline", bad, "--max-drop", "pgd20.tail=0"],
+        ["gate", bad, "--min", "pgd20.tail=0.1"],
+        ["compare", good, bad],
+    ):
+        err = one_line_error(runner.invoke(app, args))
+        assert f"{bad} does not match the report schema: " in err and needle in err, args
+    assert not (tmp_path / "new.html").exists()
+
+
+def test_valid_reports_still_load_and_round_trip(tmp_path):
+    assert AuditReport.from_dict(copy.deepcopy(FULL)).to_dict() == FULL
+    golden = Path(__file__).parent / "golden" / "report_v1.json"
+    assert R.read_report(golden).to_dict() == json.loads(golden.read_text())
+    y, clean, _ = standard_pair()
+    y5 = [t for t in y if t != 5]  # class 5 without samples: recall and intervals null
+    empty = json.loads(make_report(y5, clean[: len(y5)], {}).to_json())
+    assert empty["clean"]["summary"]["per_class"][5]["recall"] is None
+    assert AuditReport.from_dict(copy.deepcopy(empty)).to_dict() == empty
+
+
+def test_json_that_is_not_a_report(tmp_path):
+    cases = {
+        "nan.json": ("NaN", "report is not a JSON object"),
+        "deep.json": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        "v.json": (json.dumps({**FULL, "schema_version": "1"}), 'schema_version "1"'),
+    }
+    for name, (text, needle) in cases.items():
+        (tmp_path / name).write_text(text)
+        err = one_line_error(runner.invoke(app, ["report", str(tmp_path / name)]))
+        assert needle in err
+
+
+# random mutations: refused with one line, or read back exactly
+
+
+def _places(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path below ``data`` (objects' keys and list positions), long per-sample lists
+    sampled so that each kind of place stays likely."""
+    out = []
+    if isinstance(data, dict):
+        items: list[tuple[Any, Any]] = list(data.items())
+    elif isinstance(data, list):
+        items = list(enumerate(data))[:: max(1, len(data) // 6)]
+    else:
+        return out
+    for k, v in items:
+        out.append((*path, k))
+        out += _places(v, (*path, k))
+    return out
+
+
+PLACES = _places(FULL)
+JSON_VALUES = st.one_of(
+    st.text(max_size=4),
+    st.sampled_from([NAN, INF, -INF, None, True, False, -1, 0, 1, 2, 0.5, 1e308, 10**30]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**6), 10**6),
+    st.lists(st.integers(0, 6), max_size=3),
+    st.dictionaries(st.sampled_from(["n", "overall", "x"]), st.floats(0, 1), max_size=2),
+)
+
+
+@st.composite
+def mutations(draw: st.DrawFn) -> dict[str, Any]:
+    d = copy.deepcopy(FULL)
+    for _ in range(draw(st.integers(1, 2))):
+        path = draw(st.sampled_from(PLACES))
+        parent: Any = d
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]]
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed or replaced this place
+        if not isinstance(parent, dict | list):
+            continue
+        if draw(st.booleans()) and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = draw(JSON_VALUES)
+    return d
+
+
+@settings(max_examples=250, deadline=None, database=None)
+@given(mutations())
+def test_mutated_reports_are_refused_or_round_trip(data):
+    try:
+        report = AuditReport.from_dict(data)  # reads, never changes, its argument
+    except LtRobustError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        return
+    assert report.to_dict() == data
