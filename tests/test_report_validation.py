@@ -1,20 +1,24 @@
-"""report.json validated on load: types, ranges and consistency, one validation for every reader."""
+"""report.json validated on load (types, ranges, consistency), and a gate that never passes on
+a value it could not compare."""
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import ltrobust.report as R
 from ltrobust.cli.main import app
-from ltrobust.errors import LtRobustError
+from ltrobust.errors import ConfigError, LtRobustError
+from ltrobust.report.compare import compare_reports
+from ltrobust.report.gate import Threshold, parse_threshold, run_gate
 from ltrobust.report.schema import AuditReport
 from ltrobust.report.validate import ReportSchemaError, validate_report
 
@@ -257,3 +261,153 @@ def test_mutated_reports_are_refused_or_round_trip(data):
         assert "\n" not in str(exc) and str(exc)
         return
     assert report.to_dict() == data
+
+
+# ---- cause 2: the gate never passes on a value it could not compare ----------------------
+
+
+@pytest.mark.parametrize("which", ["new", "baseline"])
+def test_gate_cli_never_exits_0_on_nan(tmp_path, which):
+    """Before: exit 0 with value nan and delta +nan (NaN compares False with everything)."""
+    nan = mutated((*TAIL, "recall"), NAN)
+    files = {
+        "new": write(tmp_path / "new.json", FULL),
+        "baseline": write(tmp_path / "b.json", FULL),
+    }
+    files[which] = write(tmp_path / f"{which}_nan.json", nan)
+    res = runner.invoke(
+        app, ["gate", files["new"], "--baseline", files["baseline"], "--max-drop", "pgd20.tail=0"]
+    )
+    assert "got NaN" in one_line_error(res)
+
+
+def in_memory(path: tuple[Any, ...], value: Any) -> AuditReport:
+    """A report object with one attribute set to ``value``, bypassing validation (what a
+    library caller can hand the gate)."""
+    r = AuditReport.from_dict(copy.deepcopy(FULL))
+    obj: Any = r
+    for key in path[:-1]:
+        obj = obj[key] if isinstance(key, int) or isinstance(obj, dict) else getattr(obj, key)
+    if isinstance(obj, list | dict):
+        obj[path[-1]] = value
+    else:
+        setattr(obj, path[-1], value)
+    return r
+
+
+TAIL_OBJ = ("attacks", "pgd20", "summary", "groups", "tail", "recall")
+UNCOMPARABLE = [NAN, INF, -INF, None, "0.5", [0.5], {"r": 0.5}, True, -0.1, 1.5, 7.5]
+
+
+@pytest.mark.parametrize("value", UNCOMPARABLE, ids=repr)
+@pytest.mark.parametrize("which", ["new", "baseline"])
+def test_gate_fails_checks_it_cannot_compare(which, value):
+    good, bad = in_memory(TAIL_OBJ, 0.5), in_memory(TAIL_OBJ, value)
+    new, base = (bad, good) if which == "new" else (good, bad)
+    thresholds = [parse_threshold("pgd20.tail=100", "max_drop")]
+    if which == "new":
+        thresholds.append(parse_threshold("pgd20.tail=0", "min"))
+    res = run_gate(new, thresholds, base)
+    assert not res.passed
+    for check in res.checks:
+        assert not check.passed and check.method == "not compared"
+        assert check.detail.startswith("cannot compare: ") and "\n" not in check.detail
+        assert check.delta_pp is None
+
+
+def test_gate_cli_exit_1_when_a_value_is_missing(tmp_path):
+    """No samples of a class, an outcome the baseline lacks: FAIL (exit 1) with the reason
+    (before: exit 2 for the first, a ConfigError; the report is valid)."""
+    y, clean, adv = standard_pair()
+    keep = [i for i, t in enumerate(y) if t != 5]
+    sub = [y[i] for i in keep]
+    no5 = make_report(
+        sub, [clean[i] for i in keep], {a: [p[i] for i in keep] for a, p in adv.items()}, index=keep
+    )
+    no5.save(str(tmp_path / "no5.json"))
+    make_report(y, clean, adv).save(str(tmp_path / "full.json"))
+    make_report(y, clean, {"pgd20": adv["pgd20"]}).save(str(tmp_path / "pgd.json"))
+    d = str(tmp_path)
+    for args, needle in (
+        (["gate", f"{d}/no5.json", "--min", "clean.class:5=0.1"], "no value in the new report"),
+        (
+            ["gate", f"{d}/full.json", "--baseline", f"{d}/pgd.json", "--max-drop", "aa.tail=5"],
+            "not in the baseline",
+        ),
+    ):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 1, res.output
+        assert "cannot compare" in " ".join(res.output.split()) and needle in " ".join(
+            res.output.split()
+        )
+
+
+def test_gate_refuses_a_threshold_that_is_not_a_number():
+    r = AuditReport.from_dict(copy.deepcopy(FULL))
+    for t in (Threshold("max_drop", "pgd20.tail", NAN), Threshold("min", "aa.tail", INF)):
+        with pytest.raises(ConfigError, match="not a finite number"):
+            run_gate(r, [t], r)
+
+
+def test_compare_never_computes_with_nan():
+    a, b = AuditReport.from_dict(copy.deepcopy(FULL)), in_memory(TAIL_OBJ, NAN)
+    cmp = compare_reports([a, b], ["a", "b"])
+    row = next(r for r in cmp.rows if r.outcome == "pgd20")
+    tail = cmp.scopes.index("tail")
+    assert row.values[1][tail] is None and row.deltas[1][tail] is None
+    b.config["eps"] = NAN
+    assert any(p.key == "eps" for _, p in compare_reports([a, b], ["a", "b"]).problems)
+
+
+# the gate on values it cannot compare, from files and from report objects
+
+
+COMPARED = [
+    ("pgd20.tail", (*TAIL, "recall")),
+    ("pgd20.tail", (*TAIL, "correct")),
+    ("clean.overall", ("clean", "summary", "accuracy")),
+    ("worst.class:5", ("worst_case", "summary", "per_class", 5, "recall")),
+    ("aa.balanced", ("attacks", "aa", "summary", "balanced_accuracy")),
+]
+NOT_COMPARABLE = st.one_of(
+    st.sampled_from([NAN, INF, -INF, None, "0.5", True, -0.25, 1.5, 7.5, [], {}]),
+    st.floats(allow_nan=True).filter(lambda v: not 0 <= v <= 1),
+    st.text(max_size=3),
+)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.sampled_from(COMPARED), NOT_COMPARABLE, st.booleans(), st.booleans())
+def test_gate_cli_never_passes_on_a_mutated_compared_value(
+    tmp_path, target, value, in_base, delete
+):
+    metric, path = target
+    bad = mutated(path, delete=True) if delete else mutated(path, value)
+    new = write(tmp_path / "n.json", FULL if in_base else bad)
+    base = write(tmp_path / "b.json", bad if in_base else FULL)
+    for option in (["--max-drop", f"{metric}=100"], ["--min", f"{metric}=0"]):
+        res = runner.invoke(app, ["gate", new, "--baseline", base, *option])
+        assert res.exit_code in (1, 2), (metric, value, res.output)
+        if res.exit_code == 2:
+            one_line_error(res)
+
+
+VALUES = [(metric, path) for metric, path in COMPARED if path[-1] != "correct"]
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(st.sampled_from(VALUES), st.one_of(NOT_COMPARABLE, st.just(math.nan)), st.booleans())
+def test_gate_never_passes_in_memory(target, value, in_base):
+    """Report objects a library caller builds are not validated: the gate itself refuses to
+    pass on a value that is not a fraction in [0, 1]."""
+    metric, path = target
+    bad = in_memory(path, value)
+    good = AuditReport.from_dict(copy.deepcopy(FULL))
+    new, base = (good, bad) if in_base else (bad, good)
+    res = run_gate(new, [parse_threshold(f"{metric}=100", "max_drop")], base)
+    assert not res.passed and res.checks[0].method == "not compared"
