@@ -1,11 +1,14 @@
-"""report.json validated on load (types, ranges, consistency), and a gate that never passes on
-a value it could not compare."""
+"""report.json validated on load (types, ranges, consistency), a gate that never passes on a value
+it could not compare, and report names rendered as data (escaped Markdown and HTML)."""
 
 from __future__ import annotations
 
 import copy
+import html
 import json
 import math
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,11 @@ from ltrobust.cli.main import app
 from ltrobust.errors import ConfigError, LtRobustError
 from ltrobust.report.compare import compare_reports
 from ltrobust.report.gate import Threshold, parse_threshold, run_gate
+from ltrobust.report.plots import landing_plot, recall_bars
+from ltrobust.report.render_html import report_html
+from ltrobust.report.render_md import write_markdown
 from ltrobust.report.schema import AuditReport
+from ltrobust.report.text import is_control, visible
 from ltrobust.report.validate import ReportSchemaError, validate_report
 
 from .report_factory import full_diagnostics, full_verdict, make_report, standard_pair
@@ -411,3 +418,86 @@ def test_gate_never_passes_in_memory(target, value, in_base):
     new, base = (good, bad) if in_base else (bad, good)
     res = run_gate(new, [parse_threshold(f"{metric}=100", "max_drop")], base)
     assert not res.passed and res.checks[0].method == "not compared"
+
+
+# ---- cause 3: names are data, shown literally in Markdown, HTML and the plots --------------
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[/]",
+    "| pipe",
+    "*bold*",
+    "\x1b]0;title\x07",
+    "\x1b[2J",
+    "two\nlines",
+    r"$\frac{$x$",
+]
+HOSTILE_GROUPS = {"head": [0, 1, 2], "b<o>dy|": [3, 4, 5], "tail\x1b[31m": [6, 7, 8]}
+
+
+def hostile_report() -> AuditReport:
+    y = [c for c in range(len(HOSTILE)) for _ in range(4)]
+    clean = [t if i % 4 else (t + 1) % len(HOSTILE) for i, t in enumerate(y)]
+    adv = {"pgd20": [t if i % 2 else (t + 2) % len(HOSTILE) for i, t in enumerate(y)]}
+    diagnostics = full_diagnostics(HOSTILE_GROUPS)
+    diagnostics["warnings"] = ["<b onmouseover=alert(1)>warn</b>\r\x1b[1A"]
+    return make_report(
+        y,
+        clean,
+        adv,
+        dataset="<script>ds</script>",
+        names=HOSTILE,
+        counts=[90 - 10 * i for i in range(len(HOSTILE))],
+        groups=HOSTILE_GROUPS,
+        diagnostics=diagnostics,
+        verdict=full_verdict(HOSTILE_GROUPS),
+    )
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def controls(text: str) -> set[str]:
+    return {ch for ch in text if is_control(ch) and ch != "\n"}
+
+
+def md_shown(md: str) -> str:
+    """What Markdown displays: backslash escapes of punctuation and entities resolved."""
+    return html.unescape(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", md))
+
+
+def test_hostile_names_render_literally(tmp_path):
+    """Before: report.md held raw <script> and <img onerror> tags and raw ESC characters."""
+    report = hostile_report()
+    AuditReport.from_dict(json.loads(report.to_json()))  # a valid report
+    plots = {"recall": recall_bars(report), "landing": landing_plot(report)}  # no mathtext error
+    write_markdown(report, tmp_path / "r.md", plots)
+    md = (tmp_path / "r.md").read_text()
+    page = report_html(report, plots)
+    for tag in ("<script", "<img", "<b ", "<o>", "<svg"):
+        assert tag not in md.lower()
+    assert not controls(md) and not controls(page)
+    shown_md, shown_html = md_shown(md), page.replace("&lt;", "<").replace("&gt;", ">")
+    for name in [*HOSTILE, *HOSTILE_GROUPS]:
+        assert visible(name) in shown_md, name
+        assert visible(name).replace("&", "&amp;").replace('"', "&quot;") in shown_html, name
+    for block in md.split("\n\n"):  # every table row keeps its cells
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        cells = {len(re.findall(r"(?<!\\)\|", row)) for row in rows}
+        assert len(cells) <= 1, block
+    tags = Tags()
+    tags.feed(page)
+    ours = "html head meta title style body main h1 h2 h3 p nav a div table thead tbody tr th td"
+    ours += " span ul li details summary footer img"
+    assert {t for t, _ in tags.tags} <= set(ours.split())
+    images = [attrs for t, attrs in tags.tags if t == "img"]
+    assert len(images) == 2
+    assert all(str(a["src"]).startswith("data:image/png;base64,") for a in images)
+    assert not any(k.startswith("on") for _, attrs in tags.tags for k in attrs)
