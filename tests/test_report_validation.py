@@ -339,7 +339,7 @@ def test_gate_cli_exit_1_when_a_value_is_missing(tmp_path):
         (["gate", f"{d}/no5.json", "--min", "clean.class:5=0.1"], "no value in the new report"),
         (
             ["gate", f"{d}/full.json", "--baseline", f"{d}/pgd.json", "--max-drop", "aa.tail=5"],
-            "not in the baseline",
+            "the baseline has no outcome 'aa'",
         ),
     ):
         res = runner.invoke(app, args)

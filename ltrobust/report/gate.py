@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 
 from ltrobust.errors import ConfigError, LtRobustError
 from ltrobust.report.compare import HARD, comparability_problems
-from ltrobust.report.paths import MetricPath, MetricValue, metric_value, resolve, sample_flags
+from ltrobust.report.paths import (
+    MetricPath,
+    MetricValue,
+    metric_value,
+    outcome_names,
+    resolve,
+    sample_flags,
+)
 from ltrobust.report.schema import AuditReport
 from ltrobust.report.significance import mcnemar_exact, wilson_at
 from ltrobust.report.validate_nodes import brief, is_int, is_number
@@ -243,6 +250,14 @@ def _paired_counts(
     return b, c
 
 
+def _part(base: AuditReport, p: MetricPath) -> str:
+    """The part of ``p`` the baseline lacks, in the words of the path (no names from the
+    report, which the CLI prints with markup)."""
+    if p.outcome not in outcome_names(base):
+        return f"outcome {p.outcome!r}"
+    return f"class {p.class_ref!r}" if p.scope == "class" else f"group {p.scope!r}"
+
+
 def _counted(mv: MetricValue) -> tuple[int, int] | None:
     """(correct, n) when the value is a proportion of samples with counts to test."""
     k, n = mv.correct, mv.n
@@ -255,8 +270,8 @@ def _check_drop(
     mv_new = metric_value(new, p)
     try:
         mv_base = metric_value(base, resolve(base, p.text))
-    except ConfigError as exc:
-        return _not_compared(t, f"not in the baseline: {exc}", mv_new.value)
+    except ConfigError:
+        return _not_compared(t, f"the baseline has no {_part(base, p)}", mv_new.value)
     v_new, v_base = mv_new.value, mv_base.value
     why = _why_not(v_new, "new") or _why_not(v_base, "baseline")
     if why is not None or v_new is None or v_base is None:
