@@ -1,7 +1,8 @@
 """The audit report: a versioned, self-describing dataclass that round-trips through JSON.
 
 Numbers are numbers (fractions in [0, 1]), never formatted strings; classes with no samples have
-``None``. ``AuditReport.from_json(report.to_json())`` equals ``report``.
+``None``. ``AuditReport.from_json(report.to_json())`` equals ``report``. Reading validates the
+data first (:mod:`ltrobust.report.validate`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from ltrobust.errors import LtRobustError
 from ltrobust.fileio import atomic_write_text
 from ltrobust.metrics.stats import ClassStat, GroupStat, RecallSummary
+from ltrobust.report.text import visible
+from ltrobust.report.validate import ReportSchemaError, validate_report
 
 SCHEMA_VERSION = 1
 
@@ -73,8 +76,6 @@ class AuditReport:
     def from_dict(cls, data: dict[str, Any]) -> AuditReport:
         """Build a report from its JSON data after :func:`ltrobust.report.validate.validate_report`
         (raises :class:`LtRobustError` on data that does not match the schema)."""
-        from ltrobust.report.validate import validate_report
-
         validate_report(data)
         fields = {k: v for k, v in data.items() if k not in ("clean", "attacks", "worst_case")}
         worst = data.get("worst_case")
@@ -102,9 +103,6 @@ class AuditReport:
     @classmethod
     def load(cls, path: str) -> AuditReport:
         """Read and validate a report.json; every error is one line that names ``path``."""
-        from ltrobust.report.text import visible
-        from ltrobust.report.validate import ReportSchemaError
-
         try:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
