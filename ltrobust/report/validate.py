@@ -201,7 +201,11 @@ DIAGNOSTICS = Obj(
             optional=frozenset({"kappas"}),
             closed=False,
         ),
-        "unbounded": SCOPED.with_fields(n=COUNT, eps=Num(0, above=True), settings=MapOf(ANY)),
+        "unbounded": Obj(
+            {**SCOPED.fields, "n": COUNT, "eps": Num(0, above=True), "settings": MapOf(ANY)},
+            optional=frozenset({"n", "eps", "settings"}),
+            closed=False,
+        ),
         "square_only": SCOPED,
         "aa_targets": Obj(
             {
