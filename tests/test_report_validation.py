@@ -201,6 +201,7 @@ def test_json_that_is_not_a_report(tmp_path):
         "nan.json": ("NaN", "report is not a JSON object"),
         "deep.json": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         "v.json": (json.dumps({**FULL, "schema_version": "1"}), 'schema_version "1"'),
+        "big.json": ('{"n": 1' + "0" * 5000 + "}", "not valid JSON"),
     }
     for name, (text, needle) in cases.items():
         (tmp_path / name).write_text(text)
@@ -230,7 +231,7 @@ def _places(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 PLACES = _places(FULL)
 JSON_VALUES = st.one_of(
     st.text(max_size=4),
-    st.sampled_from([NAN, INF, -INF, None, True, False, -1, 0, 1, 2, 0.5, 1e308, 10**30]),
+    st.sampled_from([NAN, INF, -INF, None, True, False, -1, 0, 1, 2, 0.5, 1e308, 10**30, 10**400]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(-(10**6), 10**6),
     st.lists(st.integers(0, 6), max_size=3),

@@ -96,6 +96,8 @@ class AuditReport:
             ) from None
         except RecursionError:
             raise LtRobustError("report is not valid JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer of more digits than Python converts
+            raise LtRobustError(f"report is not valid JSON: {visible(exc)}") from None
         if not isinstance(data, dict):
             raise LtRobustError("report is not a JSON object")
         return cls.from_dict(data)

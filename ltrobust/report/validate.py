@@ -10,7 +10,8 @@ of the right lengths; class indices in range; and numbers that agree with each o
 The schema is declared below with the nodes of :mod:`ltrobust.report.validate_nodes`; the first
 problem raises :class:`ReportSchemaError`, one line naming the field by its JSON path:
 ``report.json does not match the report schema: attacks.pgd20.summary.groups.tail.recall must
-be a number in [0, 1], got "0.5"``. Torch-free.
+be a number in [0, 1] or null, got "0.5"``. Integers must fit a double exactly (|n| <= 2**53).
+Torch-free.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ PER_SAMPLE = Obj(
 
 SWEEP_ROW = Obj(
     {
-        "kappa": Num(),
+        "kappa": Num(-100, 100),  # logits x 10^-kappa: beyond this a float overflows
         "clean": SCOPED,
         "pgd20": SCOPED,
         "invariant": SCOPED.or_null(),
@@ -197,7 +198,7 @@ DIAGNOSTICS = Obj(
         ),
         "zero_grad": MapOf(SCOPED),
         "sweep": Obj(
-            {"kappas": ListOf(Num()), "rows": ListOf(SWEEP_ROW)},
+            {"kappas": ListOf(Num(-100, 100)), "rows": ListOf(SWEEP_ROW)},
             optional=frozenset({"kappas"}),
             closed=False,
         ),

@@ -7,8 +7,8 @@ known. The walk stops at the first problem and raises :class:`Invalid` with the 
 got "0.5"``). Sizes and bounds that depend on the data (the number of classes, of samples) are
 looked up by name in a context dict filled in before the walk.
 
-Every number anywhere, typed or not, must be finite: JSON has no NaN or infinity (Python's json
-module reads them all the same).
+Every number anywhere, typed or not, must be finite and fit a double: JSON has no NaN or
+infinity (Python's json module reads them all the same), and formatting 10**400 overflows.
 """
 
 from __future__ import annotations
@@ -64,20 +64,31 @@ def brief(v: Any) -> str:
     if v is None or isinstance(v, bool):
         return json.dumps(v)
     if isinstance(v, int):
-        text = str(v)
-        return text if len(text) <= 20 else f"an integer of {len(text)} digits"
+        if abs(v) < 10**20:
+            return str(v)
+        return f"an integer of about {int(v.bit_length() * 0.30103) + 1} digits"
     if isinstance(v, float):
         return json.dumps(v)  # NaN, Infinity, -Infinity as JSON readers write them
     return f"a {type(v).__name__}"
 
 
+#: JSON numbers are doubles for most readers: integers beyond 2**53 lose digits
+MAX_INT = 2**53
+
+
 def is_number(v: object) -> TypeGuard[float]:
-    """A finite int or float (not a bool)."""
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite int or float (not a bool) that a float can hold."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond the float range
+        return False
 
 
 def is_int(v: object) -> TypeGuard[int]:
-    return isinstance(v, int) and not isinstance(v, bool)
+    """An int (not a bool) of at most 2**53 in size."""
+    return isinstance(v, int) and not isinstance(v, bool) and -MAX_INT <= v <= MAX_INT
 
 
 class Node:
@@ -210,7 +221,7 @@ class AnyJSON(Node):
                     stack.append((x[k], (*where, k)))
             elif isinstance(x, list | tuple):
                 stack.extend((x[i], (*where, i)) for i in reversed(range(len(x))))
-            elif isinstance(x, float) and not math.isfinite(x):
+            elif isinstance(x, int | float) and not isinstance(x, bool) and not is_number(x):
                 raise Invalid(where, f"must be a finite number, got {brief(x)}")
             elif x is not None and not isinstance(x, str | int | float):
                 raise Invalid(where, f"must be JSON data, got {brief(x)}")
