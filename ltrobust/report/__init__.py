@@ -2,7 +2,8 @@
 
 ``load(path)`` returns a :class:`LoadedReport` whose ``to_frame()`` is a tidy pandas table;
 ``report``-rendering, comparing and gating live in the submodules (render, compare, gate) and
-never import torch.
+never import torch. Every reader validates the JSON first (:func:`validate_report`); a report
+that does not match the schema raises :class:`ReportSchemaError`, one line naming the field.
 """
 
 from ltrobust.report.frame import FRAME_COLUMNS, LoadedReport, load, report_frame
@@ -10,6 +11,7 @@ from ltrobust.report.reader import read_report
 from ltrobust.report.render import ReportFormat, write_format, write_report_files
 from ltrobust.report.schema import SCHEMA_VERSION, AuditReport, Outcome
 from ltrobust.report.tables import headline_rows, per_class_rows, write_per_class_csv
+from ltrobust.report.validate import ReportSchemaError, validate_report
 
 __all__ = [
     "FRAME_COLUMNS",
@@ -18,12 +20,14 @@ __all__ = [
     "LoadedReport",
     "Outcome",
     "ReportFormat",
+    "ReportSchemaError",
     "headline_rows",
     "load",
     "per_class_rows",
     "read_report",
     "report",
     "report_frame",
+    "validate_report",
     "write_format",
     "write_per_class_csv",
     "write_report_files",

@@ -85,7 +85,12 @@ def frac(v: Any) -> str:
     if not isinstance(v, float | int) or isinstance(v, bool):
         return str(v)
     short = f"{v:.4g}"
-    k = round(v * 255)
+    k = round(v * 255) if 0 < v < 1 else 0  # (1e308 * 255 would overflow)
     if 0 < k < 255 and abs(k / 255 - v) < 1e-9 and abs(float(short) - v) > 1e-9:
         return f"{k}/255"
     return short
+
+
+def num(v: Any) -> str:
+    """A check's value or threshold, an imbalance ratio: 4 significant digits for floats."""
+    return "—" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))

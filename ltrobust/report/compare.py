@@ -2,7 +2,8 @@
 
 Torch-free. Rows are clean, every attack present in all reports (in the first report's order)
 and the worst case; columns are overall and each group, per report; deltas are against the
-first report, as fractions (renderers print percentage points).
+first report, as fractions (renderers print percentage points). A value that is missing or not
+a finite number is None and so is every delta it would enter: nothing is computed from NaN.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ltrobust.report.schema import AuditReport
+from ltrobust.report.validate_nodes import is_number
 
 # Problems whose key is in HARD make a metric meaningless to compare across the two reports
 # whatever the metric; the others matter only for some metrics (see ltrobust.report.gate).
@@ -52,7 +54,7 @@ def comparability_problems(
     if a.config.get("norm") != b.config.get("norm"):
         differ("norm", "threat model norm", a.config.get("norm"), b.config.get("norm"))
     ea, eb = a.config.get("eps"), b.config.get("eps")
-    if ea is None or eb is None or not math.isclose(ea, eb, rel_tol=1e-9, abs_tol=1e-12):
+    if not (is_number(ea) and is_number(eb) and math.isclose(ea, eb, rel_tol=1e-9, abs_tol=1e-12)):
         differ("eps", "eps", _num(ea), _num(eb))
     ta, tb = bool(a.dataset.get("test_imbalanced")), bool(b.dataset.get("test_imbalanced"))
     if ta != tb:
@@ -135,13 +137,16 @@ class Comparison:
 
 
 def _scope_value(report: AuditReport, outcome: str, scope: str) -> float | None:
+    """Recall of ``outcome`` in ``scope``; None when absent or not a finite number."""
     o = next((x for x in report.outcomes() if x.name == outcome), None)
     if o is None:
         return None
     if scope == "overall":
-        return o.summary.accuracy
-    g = o.summary.groups.get(scope)
-    return g.recall if g is not None else None
+        v = o.summary.accuracy
+    else:
+        g = o.summary.groups.get(scope)
+        v = g.recall if g is not None else None
+    return v if is_number(v) else None
 
 
 def compare_reports(reports: list[AuditReport], labels: list[str]) -> Comparison:

@@ -19,20 +19,35 @@ Statistics for a maximum drop (``drop = baseline - new``):
   alone decides. ``worst_class`` tests the samples of the new report's worst class.
 
 A minimum compares the point estimate: it fails when the value is below the limit.
+
+A check passes only on numbers it compared: a value that is missing (the baseline has no such
+outcome or class; a class or group without samples), null, or not a fraction in [0, 1] fails
+the check (method ``not compared``) with the reason in its detail, and so does a drop whose
+Wilson interval cannot be computed. Reports read from files are validated first
+(:mod:`ltrobust.report.validate`), so NaN never gets this far from a file.
 Library code: raises :class:`ltrobust.errors.LtRobustError` (CLI exit 2) for unusable input.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from ltrobust.errors import ConfigError, LtRobustError
 from ltrobust.report.compare import HARD, comparability_problems
-from ltrobust.report.paths import MetricPath, MetricValue, metric_value, resolve, sample_flags
+from ltrobust.report.paths import (
+    MetricPath,
+    MetricValue,
+    metric_value,
+    outcome_names,
+    resolve,
+    sample_flags,
+)
 from ltrobust.report.schema import AuditReport
 from ltrobust.report.significance import mcnemar_exact, wilson_at
+from ltrobust.report.validate_nodes import brief, is_int, is_number
 
 EPS = 1e-9  # slack for float noise in "drop > tolerance"
 
@@ -126,7 +141,8 @@ class GateResult:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        """Every check passed (and there was at least one)."""
+        return bool(self.checks) and all(c.passed for c in self.checks)
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -149,6 +165,9 @@ def run_gate(
         raise ConfigError(f"--alpha must be in (0, 1), got {alpha:g}")
     if not thresholds:
         raise ConfigError("nothing to check: give --min and/or --max-drop")
+    for t in thresholds:
+        if t.kind not in ("min", "max_drop") or not is_number(t.limit):
+            raise ConfigError(f"threshold {t.kind} {t.path}={t.limit!r}: not a finite number")
     paths = [resolve(new, t.path) for t in thresholds]
     notes: list[str] = []
     problems = []
@@ -177,14 +196,35 @@ def run_gate(
     return GateResult(checks, alpha, notes)
 
 
-def _require(mv: MetricValue, path: str, which: str) -> float:
-    if mv.value is None:
-        raise ConfigError(f"metric {path} has no samples in the {which} report")
-    return mv.value
+def _why_not(v: object, which: str) -> str | None:
+    """Why a metric's value cannot be compared, or None if it is a fraction in [0, 1] (every
+    metric a path names is a recall or an accuracy)."""
+    if v is None:
+        return f"no value in the {which} report (no samples)"
+    if not (is_number(v) and 0 <= v <= 1):
+        return f"the {which} report's value {brief(v)} is not a fraction in [0, 1]"
+    return None
+
+
+def _not_compared(
+    t: Threshold, reason: str, value: object = None, baseline: object = None
+) -> CheckResult:
+    """A failed check: the gate cannot pass on a value it could not compare."""
+    return CheckResult(
+        t,
+        False,
+        float(value) if is_number(value) else None,
+        float(baseline) if is_number(baseline) else None,
+        method="not compared",
+        detail=f"cannot compare: {reason}",
+    )
 
 
 def _check_min(new: AuditReport, t: Threshold, p: MetricPath) -> CheckResult:
-    value = _require(metric_value(new, p), t.path, "new")
+    value = metric_value(new, p).value
+    why = _why_not(value, "new")
+    if why is not None or value is None:
+        return _not_compared(t, why or "no value", value)
     ok = value >= t.limit - EPS
     rel = ">=" if ok else "<"
     return CheckResult(t, ok, value, method="minimum", detail=f"{value:.4f} {rel} {t.limit:g}")
@@ -210,20 +250,39 @@ def _paired_counts(
     return b, c
 
 
+def _part(base: AuditReport, p: MetricPath) -> str:
+    """The part of ``p`` the baseline lacks, in the words of the path (no names from the
+    report, which the CLI prints with markup)."""
+    if p.outcome not in outcome_names(base):
+        return f"outcome {p.outcome!r}"
+    return f"class {p.class_ref!r}" if p.scope == "class" else f"group {p.scope!r}"
+
+
+def _counted(mv: MetricValue) -> tuple[int, int] | None:
+    """(correct, n) when the value is a proportion of samples with counts to test."""
+    k, n = mv.correct, mv.n
+    return (k, n) if is_int(k) and is_int(n) and 0 <= k <= n else None
+
+
 def _check_drop(
     new: AuditReport, base: AuditReport, t: Threshold, p: MetricPath, alpha: float
 ) -> CheckResult:
     mv_new = metric_value(new, p)
-    mv_base = metric_value(base, resolve(base, p.text))
-    v_new = _require(mv_new, t.path, "new")
-    v_base = _require(mv_base, t.path, "baseline")
+    try:
+        mv_base = metric_value(base, resolve(base, p.text))
+    except ConfigError:
+        return _not_compared(t, f"the baseline has no {_part(base, p)}", mv_new.value)
+    v_new, v_base = mv_new.value, mv_base.value
+    why = _why_not(v_new, "new") or _why_not(v_base, "baseline")
+    if why is not None or v_new is None or v_base is None:
+        return _not_compared(t, why or "no value", v_new, v_base)
     delta_pp = 100 * (v_new - v_base)
     drop_pp = -delta_pp
     over = drop_pp > t.limit + EPS
     head = f"drop {drop_pp:.2f}pp {'>' if over else '<='} {t.limit:g}pp"
     res = CheckResult(t, True, v_new, v_base, delta_pp)
-    proportions = mv_new.n is not None and mv_base.n is not None
-    counts = _paired_counts(new, base, p, mv_new.classes) if proportions else None
+    new_k, base_k = _counted(mv_new), _counted(mv_base)
+    counts = _paired_counts(new, base, p, mv_new.classes) if new_k and base_k else None
     if counts is not None:
         b, c = counts
         res.p_value = mcnemar_exact(b, c)
@@ -233,13 +292,15 @@ def _check_drop(
         stat = f"McNemar b={b} c={c} p={res.p_value:.3g} {'<' if sig else '>='} {alpha:g}"
         res.detail = f"{head}; {stat}"
         return res
-    if not proportions:
+    if new_k is None or base_k is None:
         res.method, res.passed = "tolerance", not over
         res.detail = f"{head}; no interval for a mean of recalls: tolerance only"
         return res
-    lo_b, _ = wilson_at(mv_base.correct or 0, mv_base.n, alpha)
-    _, hi_n = wilson_at(mv_new.correct or 0, mv_new.n, alpha)
-    disjoint = hi_n is not None and lo_b is not None and hi_n < lo_b
+    lo_b, _ = wilson_at(*base_k, alpha)
+    _, hi_n = wilson_at(*new_k, alpha)
+    if lo_b is None or hi_n is None or not (math.isfinite(lo_b) and math.isfinite(hi_n)):
+        return _not_compared(t, "no Wilson interval (no samples)", v_new, v_base)
+    disjoint = hi_n < lo_b
     res.method, res.passed = "wilson", not (over and disjoint)
     conf = f"{100 * (1 - alpha):g}%"
     res.detail = (

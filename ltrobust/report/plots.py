@@ -2,7 +2,9 @@
 
 Figures are built with :class:`matplotlib.figure.Figure` (not pyplot), so no global backend or
 state is touched and nothing needs a display. Each function returns ``None`` when the report
-has nothing to draw (no sweep in the diagnostics, no zero-gradient ratios, ...).
+has nothing to draw (no sweep in the diagnostics, no zero-gradient ratios, ...). Names from the
+report (classes, groups, attacks) go through :func:`ltrobust.report.text.plot_text`: control
+characters visible, no mathtext.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import io
 from typing import Any
 
 from ltrobust.report.schema import AuditReport, Outcome
+from ltrobust.report.text import plot_text
 
 CLEAN, WORST, PGD, INV = "#4C72B0", "#C44E52", "#DD8452", "#55A868"
 GROUP_SHADES = ("#f2f2f2", "#ffffff")
@@ -77,7 +80,7 @@ def recall_bars(report: AuditReport) -> bytes:
         )
     _group_bands(ax, report, order)
     counts = report.dataset.get("class_counts") or []
-    names = [report.clean.summary.per_class[c].name for c in order]
+    names = [plot_text(report.clean.summary.per_class[c].name) for c in order]
     labels = [
         f"{n}\n({counts[c]})" if c < len(counts) else n for n, c in zip(names, order, strict=True)
     ]
@@ -103,7 +106,9 @@ def _group_bands(ax: Any, report: AuditReport, order: list[int]) -> None:
         if not xs:
             continue
         ax.axvspan(min(xs) - 0.5, max(xs) + 0.5, color=GROUP_SHADES[k % 2], zorder=0)
-        ax.text((min(xs) + max(xs)) / 2, 106, g, ha="center", fontsize=8, color="#555555")
+        ax.text(
+            (min(xs) + max(xs)) / 2, 106, plot_text(g), ha="center", fontsize=8, color="#555555"
+        )
 
 
 def _series(row: dict[str, Any], key: str, scope: str) -> float:
@@ -135,8 +140,9 @@ def sweep_plot(report: AuditReport) -> bytes | None:
         inv = [(r["kappa"], _series(r, "invariant", scope)) for r in rows if r.get("invariant")]
         if inv:
             name = next((r.get("invariant_attack") for r in rows if r.get("invariant")), None)
-            ax.plot(*zip(*inv, strict=True), "s--", ms=5, color=INV, label=name or "invariant")
-        ax.set_title(scope, fontsize=10)
+            label = plot_text(name) if name else "invariant"
+            ax.plot(*zip(*inv, strict=True), "s--", ms=5, color=INV, label=label)
+        ax.set_title(plot_text(scope), fontsize=10)
         ax.set_xlabel(r"$\kappa$ (logits $\times\, 10^{-\kappa}$)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("recall (%)")
@@ -184,10 +190,10 @@ def zero_grad_plot(report: AuditReport) -> bytes | None:
             [i - 0.4 + width * (j + 0.5) for i in range(len(scopes))],
             vals,
             width,
-            label=label,
+            label=plot_text(label),
             color=colors[j % len(colors)],
         )
-    ax.set_xticks(range(len(scopes)), scopes)
+    ax.set_xticks(range(len(scopes)), [plot_text(s) for s in scopes])
     ax.set_ylabel("zero-gradient ratio (%)")
     ax.set_ylim(0, min(105.0, 1.3 * top))
     ax.legend(fontsize=8)
@@ -206,7 +212,7 @@ def landing_plot(report: AuditReport) -> bytes | None:
     cm = o.confusion
     fig = _figure(10.5, 4.6)
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.6])
-    label = "worst case" if o.name == "worst" else o.name
+    label = "worst case" if o.name == "worst" else plot_text(o.name)
     _heat(ax1, land, groups, groups, f"{label}: misclassified, by group", normalise=False)
     order = class_order(report)
     names = [o.summary.per_class[c].name for c in order]
@@ -230,8 +236,10 @@ def _heat(
         tot = sum(r)
         shown.append([100 * v / tot if normalise and tot else float(v) for v in r])
     im = ax.imshow(shown, cmap="Reds", vmin=0, vmax=100 if normalise else None, aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xticks(
+        range(len(cols)), [plot_text(c) for c in cols], rotation=45, ha="right", fontsize=8
+    )
+    ax.set_yticks(range(len(rows)), [plot_text(r) for r in rows], fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)

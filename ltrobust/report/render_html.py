@@ -1,10 +1,12 @@
 """Self-contained HTML report: one file, inline CSS, plots as base64 PNG data URIs, no
-scripts and no external requests (it opens offline, from a mail attachment or a CI artefact)."""
+scripts and no external requests (it opens offline, from a mail attachment or a CI artefact).
+
+Every text is escaped, control characters written visibly (:func:`ltrobust.report.text.html_text`).
+"""
 
 from __future__ import annotations
 
 import base64
-from html import escape
 from pathlib import Path
 
 from ltrobust.fileio import atomic_write_text
@@ -22,6 +24,7 @@ from ltrobust.report.blocks import (
 )
 from ltrobust.report.document import build_document
 from ltrobust.report.schema import AuditReport
+from ltrobust.report.text import html_text
 
 CSS = """
 :root{--fg:#1d2230;--muted:#5b6475;--line:#dde1e8;--bg:#fff;--soft:#f5f7fa;--good:#1a7f37;
@@ -64,21 +67,21 @@ footer{color:var(--muted);font-size:12px;margin-top:40px}
 
 
 def _cell(c: Cell, tag: str = "td") -> str:
-    cls = f' class="{escape(c.css)}"' if c.css else ""
-    sub = f'<span class="sub">{escape(c.sub)}</span>' if c.sub else ""
-    return f"<{tag}{cls}>{escape(c.text)}{sub}</{tag}>"
+    cls = f' class="{html_text(c.css)}"' if c.css else ""
+    sub = f'<span class="sub">{html_text(c.sub)}</span>' if c.sub else ""
+    return f"<{tag}{cls}>{html_text(c.text)}{sub}</{tag}>"
 
 
 def _table(t: Table) -> str:
     kv = all(not h for h in t.header)
     text_cols = {i for i, c in enumerate(t.rows[0] if t.rows else []) if c.css == "text"}
     ths = "".join(
-        f'<th class="text">{escape(h)}</th>' if i in text_cols else f"<th>{escape(h)}</th>"
+        f'<th class="text">{html_text(h)}</th>' if i in text_cols else f"<th>{html_text(h)}</th>"
         for i, h in enumerate(t.header)
     )
     head = "" if kv else f"<thead><tr>{ths}</tr></thead>"
     body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in t.rows)
-    cap = f'<p class="caption">{escape(t.caption)}</p>' if t.caption else ""
+    cap = f'<p class="caption">{html_text(t.caption)}</p>' if t.caption else ""
     open_tag = '<table class="kv">' if kv else "<table>"
     return f"{open_tag}{head}<tbody>{body}</tbody></table>{cap}"
 
@@ -89,32 +92,32 @@ def data_uri(png: bytes) -> str:
 
 def _block(b: Block) -> str:
     if isinstance(b, Heading):
-        return f'<h{b.level} id="{escape(b.anchor)}">{escape(b.text)}</h{b.level}>'
+        return f'<h{b.level} id="{html_text(b.anchor)}">{html_text(b.text)}</h{b.level}>'
     if isinstance(b, Para):
-        cls = f' class="{b.css}"' if b.css else ""
-        return f"<p{cls}>{escape(b.text)}</p>"
+        cls = f' class="{html_text(b.css)}"' if b.css else ""
+        return f"<p{cls}>{html_text(b.text)}</p>"
     if isinstance(b, Bullets):
-        cls = f' class="{b.css}"' if b.css else ""
-        return f"<ul{cls}>" + "".join(f"<li>{escape(i)}</li>" for i in b.items) + "</ul>"
+        cls = f' class="{html_text(b.css)}"' if b.css else ""
+        return f"<ul{cls}>" + "".join(f"<li>{html_text(i)}</li>" for i in b.items) + "</ul>"
     if isinstance(b, Cards):
         cards = "".join(
-            f'<div class="card"><div class="label">{escape(lab)}</div>'
-            f'<div class="value">{escape(val)}</div><div class="detail">{escape(det)}</div></div>'
+            f'<div class="card"><div class="label">{html_text(lab)}</div>'
+            f'<div class="value">{html_text(val)}</div><div class="detail">{html_text(det)}</div></div>'
             for lab, val, det in b.items
         )
         return f'<div class="cards">{cards}</div>'
     if isinstance(b, Figure):
-        return f'<img src="{data_uri(b.png)}" alt="{escape(b.alt)}">'
+        return f'<img src="{data_uri(b.png)}" alt="{html_text(b.alt)}">'
     if isinstance(b, Details):
         inner = "".join(_block(sub) for sub in b.blocks)
-        return f"<details><summary>{escape(b.summary)}</summary>{inner}</details>"
+        return f"<details><summary>{html_text(b.summary)}</summary>{inner}</details>"
     return _table(b)
 
 
 def render_html(doc: Document) -> str:
     """The whole page as one string."""
     nav = " ".join(
-        f'<a href="#{escape(b.anchor)}">{escape(b.text)}</a>'
+        f'<a href="#{html_text(b.anchor)}">{html_text(b.text)}</a>'
         for b in doc.blocks
         if isinstance(b, Heading) and b.level == 2
     )
@@ -122,8 +125,8 @@ def render_html(doc: Document) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(doc.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-        f'<h1>{escape(doc.title)}</h1>\n<p class="subtitle">{escape(doc.subtitle)}</p>\n'
+        f"<title>{html_text(doc.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        f'<h1>{html_text(doc.title)}</h1>\n<p class="subtitle">{html_text(doc.subtitle)}</p>\n'
         f"<nav>{nav}</nav>\n{body}\n"
         "<footer>Rendered by ltrobust from report.json alone (no model, no GPU).</footer>\n"
         "</main>\n</body>\n</html>\n"

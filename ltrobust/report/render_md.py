@@ -1,9 +1,15 @@
 """Markdown report. Plots are PNG files in a folder beside it: ``report.md`` links
-``report_plots/recall.png`` etc. (relative links, so the pair can be moved together)."""
+``report_plots/recall.png`` etc. (relative links, so the pair can be moved together).
+
+Every text is data (class, group and attack names, paths, warnings): it is escaped for Markdown
+and HTML and its control characters are written visibly (:mod:`ltrobust.report.text`), so a
+name such as ``<script>`` or ``*x* | y`` shows literally and keeps its table cell.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from ltrobust.fileio import atomic_path, atomic_write_text
 from ltrobust.report.blocks import (
@@ -20,15 +26,13 @@ from ltrobust.report.blocks import (
 )
 from ltrobust.report.document import build_document
 from ltrobust.report.schema import AuditReport
+from ltrobust.report.text import html_text
+from ltrobust.report.text import markdown_text as _esc
 
 
 def plots_dir_for(path: str | Path) -> Path:
     p = Path(path)
     return p.with_name(f"{p.stem}_plots")
-
-
-def _esc(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def _cell(c: Cell) -> str:
@@ -51,7 +55,7 @@ def _table(t: Table) -> list[str]:
 
 def render_markdown(doc: Document, plots_folder: str) -> str:
     """Markdown text; figures link ``plots_folder/<name>.png``."""
-    out = [f"# {doc.title}", "", doc.subtitle, ""]
+    out = [f"# {_esc(doc.title)}", "", _esc(doc.subtitle), ""]
     for b in doc.blocks:
         out += _block(b, plots_folder) + [""]
     return "\n".join(out).rstrip() + "\n"
@@ -59,18 +63,21 @@ def render_markdown(doc: Document, plots_folder: str) -> str:
 
 def _block(b: Block, folder: str) -> list[str]:
     if isinstance(b, Heading):
-        return ["#" * b.level + " " + b.text]
+        return ["#" * b.level + " " + _esc(b.text)]
     if isinstance(b, Para):
-        return [("> " if b.css else "") + b.text]
+        return [("> " if b.css else "") + _esc(b.text)]
     if isinstance(b, Bullets):
-        return [f"- {item}" for item in b.items]
+        return [f"- {_esc(item)}" for item in b.items]
     if isinstance(b, Cards):
-        return [f"- **{label}: {value}** {detail}".rstrip() for label, value, detail in b.items]
+        return [
+            f"- **{_esc(label)}: {_esc(value)}** {_esc(detail)}".rstrip()
+            for label, value, detail in b.items
+        ]
     if isinstance(b, Figure):
-        return [f"![{b.alt}]({folder}/{b.name}.png)"]
+        return [f"![{_esc(b.alt)}]({quote(folder)}/{quote(b.name)}.png)"]
     if isinstance(b, Details):
         inner = [line for sub in b.blocks for line in [*_block(sub, folder), ""]]
-        return [f"<details><summary>{b.summary}</summary>", "", *inner, "</details>"]
+        return [f"<details><summary>{html_text(b.summary)}</summary>", "", *inner, "</details>"]
     return _table(b)
 
 

@@ -1,7 +1,8 @@
 """The audit report: a versioned, self-describing dataclass that round-trips through JSON.
 
 Numbers are numbers (fractions in [0, 1]), never formatted strings; classes with no samples have
-``None``. ``AuditReport.from_json(report.to_json())`` equals ``report``.
+``None``. ``AuditReport.from_json(report.to_json())`` equals ``report``. Reading validates the
+data first (:mod:`ltrobust.report.validate`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from ltrobust.errors import LtRobustError
 from ltrobust.fileio import atomic_write_text
 from ltrobust.metrics.stats import ClassStat, GroupStat, RecallSummary
+from ltrobust.report.text import visible
+from ltrobust.report.validate import ReportSchemaError, validate_report
 
 SCHEMA_VERSION = 1
 
@@ -71,11 +74,9 @@ class AuditReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditReport:
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise LtRobustError(
-                f"unsupported report schema_version {version!r}; this ltrobust reads {SCHEMA_VERSION}"
-            )
+        """Build a report from its JSON data after :func:`ltrobust.report.validate.validate_report`
+        (raises :class:`LtRobustError` on data that does not match the schema)."""
+        validate_report(data)
         fields = {k: v for k, v in data.items() if k not in ("clean", "attacks", "worst_case")}
         worst = data.get("worst_case")
         return cls(
@@ -93,17 +94,30 @@ class AuditReport:
             raise LtRobustError(
                 f"report is not valid JSON: {exc.msg} at line {exc.lineno}"
             ) from None
+        except RecursionError:
+            raise LtRobustError("report is not valid JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer of more digits than Python converts
+            raise LtRobustError(f"report is not valid JSON: {visible(exc)}") from None
         if not isinstance(data, dict):
             raise LtRobustError("report is not a JSON object")
         return cls.from_dict(data)
 
     @classmethod
     def load(cls, path: str) -> AuditReport:
+        """Read and validate a report.json; every error is one line that names ``path``."""
         try:
             with open(path, encoding="utf-8") as fh:
-                return cls.from_json(fh.read())
+                text = fh.read()
         except OSError as exc:
-            raise LtRobustError(f"cannot read report {path}: {exc.strerror}") from None
+            raise LtRobustError(f"cannot read report {visible(path)}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise LtRobustError(f"{visible(path)}: report is not UTF-8 text") from None
+        try:
+            return cls.from_json(text)
+        except ReportSchemaError as exc:
+            raise exc.with_source(path) from None
+        except LtRobustError as exc:
+            raise LtRobustError(f"{visible(path)}: {exc}") from None
 
 
 def _outcome_from_dict(d: dict[str, Any]) -> Outcome:

@@ -25,8 +25,8 @@ PER_CLASS_COLUMNS = (
 
 def per_class_rows(report: AuditReport) -> list[dict[str, Any]]:
     """One row per (outcome, class): clean, each attack, worst case."""
-    group_of = {c: g for g, classes in report.dataset["groups"].items() for c in classes}
-    counts = report.dataset["class_counts"]
+    group_of = {c: g for g, classes in report.dataset.get("groups", {}).items() for c in classes}
+    counts = report.dataset.get("class_counts") or []
     rows = []
     for outcome in report.outcomes():
         for s in outcome.summary.per_class:
@@ -36,7 +36,7 @@ def per_class_rows(report: AuditReport) -> list[dict[str, Any]]:
                     "class": s.cls,
                     "name": s.name,
                     "group": group_of.get(s.cls, ""),
-                    "train_count": counts[s.cls],
+                    "train_count": counts[s.cls] if s.cls < len(counts) else None,
                     "n": s.n,
                     "correct": s.correct,
                     "recall": s.recall,
