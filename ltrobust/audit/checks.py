@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
 from ltrobust.errors import ModelOutputError
 
+_ERROR_LINE = re.compile(r"^\w*(Error|Exception): (.+)$")
+_MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+
+def _reason(exc: BaseException) -> str:
+    """The line of an exception that says what went wrong: for a TorchScript error the last
+    ``...Error: ...`` line of its traceback, else the first line; plus what a layer expected."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    found = [m.group(2) for m in map(_ERROR_LINE.match, lines) if m]
+    text = found[-1] if found and "TorchScript" in lines[0] else lines[0]
+    matmul = _MATMUL.search(text)
+    if matmul and matmul.group(2) != matmul.group(3):
+        text += f"; a linear layer expects {matmul.group(3)} values per sample, it got {matmul.group(2)}"
+    return text[:300]
+
+
+def _output_description(model: nn.Module) -> str | None:
+    """What a tuple/dict output held, when the logits were picked from it by guess."""
+    for m in model.modules():
+        if getattr(m, "guessed", False):
+            return str(getattr(m, "outputs", "")) or "several outputs"
+    return None
 
 
 def probe_model(model: nn.Module, x: torch.Tensor, num_classes: int, dataset: str) -> list[str]:
@@ -26,18 +48,25 @@ def probe_model(model: nn.Module, x: torch.Tensor, num_classes: int, dataset: st
             out = model(x)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         raise ModelOutputError(
-            f"model cannot take {dataset} inputs of shape {shape}: {_first_line(exc)}"
+            f"model cannot take {dataset} inputs of shape {shape}: {_reason(exc)}"
         ) from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ModelOutputError(f"model must return N x classes logits; got {got}")
+    guessed = _output_description(model)
     if out.shape[1] != num_classes:
+        if guessed is not None:
+            raise ModelOutputError(
+                f"model returned {guessed}; the first is not N x "
+                f"{num_classes} logits for {dataset}: choose the logits with --output-key "
+                "(an index or a key)"
+            )
         raise ModelOutputError(
             f"model outputs {out.shape[1]} classes but {dataset} has {num_classes}"
         )
     check_finite(out, "clean inputs")
     warnings = []
-    if any(getattr(m, "guessed", False) for m in model.modules()):
+    if guessed is not None:
         warnings.append(
             "model returned a tuple/dict; using its first tensor as logits (set --output-key)"
         )

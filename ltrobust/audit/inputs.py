@@ -93,6 +93,11 @@ def load_inputs(
                 "(they differ from the dataset's default profile)"
             )
             data.class_counts = list(loaded.class_counts)
+    if config.n is not None and config.n > len(data.y):
+        warnings.append(
+            f"--n {config.n} is more than the {len(data.y)} samples of {data.name}; "
+            f"auditing all {len(data.y)}"
+        )
     return AuditInputs(data, loaded, kwargs, warnings)
 
 

@@ -98,6 +98,10 @@ class _Source:
 
 def _read_source(dataset: str, split: str, data_dir: PathLike | None, download: bool) -> _Source:
     """Read the whole ``split`` of a preset, or the whole custom set (which has one split)."""
+    kind, _, where = dataset.partition(":")
+    if kind in ("folder", "tensors") and not where.strip():
+        example = "folder:./images" if kind == "folder" else "tensors:test.pt"
+        raise ConfigError(f"--dataset {kind}: needs a path, e.g. {example}")
     if dataset.startswith("folder:"):
         x, y, names = load_image_folder(dataset[len("folder:") :])
         return _Source(x, y.numpy(), list(names or []), None, dataset[len("folder:") :])

@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import ConfigError, ModelLoadError
 from .build import create_model
 from .checkpoint import FORMAT_VERSION
+from .metadata import check_metadata
 from .registry import get_builder, list_models
 from .statedict import (
     StateDict,
@@ -146,6 +147,7 @@ def _version_check(ckpt: Mapping[str, Any], path: Path) -> None:
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
         raise ModelLoadError(f"{path} is an ltrobust checkpoint missing {', '.join(missing)}")
+    check_metadata(ckpt, path)
     if ckpt["arch"] not in list_models(include_test=True):
         valid = ", ".join(list_models())
         raise ModelLoadError(

@@ -85,10 +85,25 @@ def _is_torchscript(path: Path) -> bool:
     return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
 
 
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then a JSON object."""
+    with path.open("rb") as fh:
+        head = fh.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    size = int.from_bytes(head[:8], "little")
+    return 2 <= size <= path.stat().st_size - 8
+
+
 def _read_torch(path: Path, unsafe_load: bool, map_location: Any) -> Any:
     """``torch.load`` with weights_only, falling back to full unpickling only if allowed."""
     if path.stat().st_size == 0:
         raise ModelLoadError(f"cannot read checkpoint {path}: the file is empty")
+    if _is_safetensors(path):
+        raise ModelLoadError(
+            f"{path} is a safetensors file, a format ltrobust does not load yet; save the "
+            "state_dict with torch.save (then --arch), or a TorchScript file"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -166,6 +166,8 @@ class OutputSelect(nn.Module):
         self.model = model
         self.key = key
         self.guessed = False
+        #: what the guessed output held (``a tuple of 2 outputs: 4x10, 4x512``)
+        self.outputs = ""
 
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """The selected output tensor (``N x C`` logits for a classifier)."""
@@ -194,7 +196,7 @@ class OutputSelect(nn.Module):
         tensors = [v for v in out if isinstance(v, torch.Tensor)]
         if not tensors:
             raise ModelOutputError(f"model returned a {_describe(out)} with no tensor in it")
-        self.guessed = self.guessed or len(out) > 1
+        self._note_guess(out, list(out))
         return tensors[0]
 
     def _from_mapping(self, out: Mapping[Any, object]) -> torch.Tensor:
@@ -210,8 +212,18 @@ class OutputSelect(nn.Module):
         tensors = [v for v in out.values() if isinstance(v, torch.Tensor)]
         if not tensors:
             raise ModelOutputError("model returned a dict with no tensor in it")
-        self.guessed = self.guessed or len(out) > 1
+        self._note_guess(out, list(out.values()))
         return tensors[0]
+
+    def _note_guess(self, out: object, values: list[object]) -> None:
+        if len(values) < 2:
+            return
+        shapes = ", ".join(
+            "x".join(map(str, v.shape)) if isinstance(v, torch.Tensor) else _describe(v)
+            for v in values
+        )
+        self.guessed = True
+        self.outputs = f"a {_describe(out)} of {len(values)} outputs ({shapes})"
 
     def _check(self, value: object) -> torch.Tensor:
         if not isinstance(value, torch.Tensor):
