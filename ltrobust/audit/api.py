@@ -10,11 +10,14 @@ import dataclasses
 import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from ltrobust.attacks.registry import build_attack
+from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.cache import open_cache, prepare_cache
 from ltrobust.audit.config import AuditConfig
 from ltrobust.audit.inputs import load_inputs, threat_for
@@ -25,6 +28,8 @@ from ltrobust.data.loading import EvalData
 from ltrobust.data.profile import class_groups
 from ltrobust.errors import ConfigError
 from ltrobust.models.options import LoadOptions
+from ltrobust.report.compare import Facts, fact_problems
+from ltrobust.report.gate import Threshold, refuse_incomparable
 from ltrobust.report.schema import AuditReport
 from ltrobust.runtime import dist
 from ltrobust.runtime.progress import Progress
@@ -72,6 +77,7 @@ def audit(
     progress: Progress | None = None,
     command: str | None = None,
     cache_dir: CacheDir = None,
+    baseline: AuditReport | None = None,
     **options: Any,
 ) -> AuditReport:
     """Audit ``model`` (a module taking [0, 1] pixels, or a checkpoint path) on ``dataset``.
@@ -81,7 +87,9 @@ def audit(
     keyword (e.g. ``eps=8/255, n=500, diagnose=False``). ``progress`` receives progress,
     ``command`` is recorded in the provenance, and ``cache_dir`` stores every finished batch
     (with ``resume=True`` an audit of the same model, data and settings reuses them; a
-    different setup is refused with one line). Under ``torchrun`` the batches are shared among
+    different setup is refused with one line). With a ``baseline`` report, a setup whose worst
+    case could not be compared with it (dataset, norm, eps, test set, groups, attacks and their
+    settings) is refused before the first batch. Under ``torchrun`` the batches are shared among
     the processes and every process returns the same report. Raises
     :class:`ltrobust.errors.LtRobustError` subclasses on bad input, before any attack runs.
     """
@@ -95,6 +103,11 @@ def audit(
     threat, step = threat_for(data, cfg, warnings)
     groups = class_groups(data.class_counts, cfg.groups)
     info = DataInfo(data.name, data.num_classes, list(data.class_names), groups)
+    report_config = cfg.report_config(threat.eps, step, len(data.y))
+    dataset_section = dataset_info(data, groups, cfg.groups)
+    if baseline is not None:
+        plan = Facts(dataset_section, report_config, {}, None, len(data.y), data.indices.tolist())
+        check_baseline(baseline, plan, cfg, threat, step)
     ctx = dist.setup(cfg.device)
     try:
         cache = None
@@ -125,12 +138,17 @@ def audit(
         "cache": str(cache.dir) if cache else None,
         "resume": cfg.resume,
     }
-    return assemble_report(
-        parts,
-        provenance=prov,
-        config=cfg.report_config(threat.eps, step, len(data.y)),
-        dataset=dataset_info(data, groups, cfg.groups),
-    )
+    return assemble_report(parts, provenance=prov, config=report_config, dataset=dataset_section)
+
+
+def check_baseline(
+    baseline: AuditReport, plan: Facts, cfg: AuditConfig, threat: ThreatModel, step: float
+) -> None:
+    """Refuse, before the first batch, an audit whose worst case could not be compared with
+    ``baseline`` (``plan``: the new report's facts known before it runs)."""
+    attacks = {a: build_attack(a, threat, step, seed=cfg.seed).settings() for a in cfg.reported()}
+    problems = fact_problems(Facts.of(baseline), replace(plan, attacks=attacks), "baseline", "new")
+    refuse_incomparable(problems, [Threshold("max_drop", "worst.overall", 0.0)])
 
 
 def _signature() -> inspect.Signature:

@@ -221,6 +221,10 @@ class AuditConfig:
             raise ConfigError(f"--n must be >= 1, got {self.n}")
         self.thresholds.validate()
 
+    def reported(self) -> list[str]:
+        """The attacks with a row of their own (``attacks`` without ``worst_only``)."""
+        return [a for a in self.attacks if a not in self.worst_only]
+
     def diagnostics(self) -> DiagnosticsConfig | None:
         """The diagnostics to run, or None without ``diagnose``."""
         if not self.diagnose:

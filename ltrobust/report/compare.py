@@ -9,8 +9,10 @@ a finite number is None and so is every delta it would enter: nothing is compute
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ltrobust.report.schema import AuditReport
 from ltrobust.report.validate_nodes import is_number
@@ -29,21 +31,50 @@ class Problem:
     message: str
 
 
-def _attack_settings(report: AuditReport, name: str) -> dict:
+@dataclass(frozen=True)
+class Facts:
+    """What makes the numbers of two audits comparable: the report's ``dataset`` and
+    ``config`` sections, every reported attack's settings, what the worst case counts
+    (``over``; None when not known yet), the number of samples and their indices. An audit
+    knows them all before its first batch but ``over``."""
+
+    dataset: Mapping[str, Any]
+    config: Mapping[str, Any]
+    attacks: Mapping[str, Mapping[str, Any]]
+    over: list[str] | None
+    n: int
+    indices: list[int] | None
+
+    @classmethod
+    def of(cls, report: AuditReport) -> Facts:
+        over = report.worst_case.settings.get("over") if report.worst_case is not None else None
+        idx = (report.per_sample or {}).get("index")
+        return cls(
+            dataset=report.dataset,
+            config=report.config,
+            attacks={name: o.settings for name, o in report.attacks.items()},
+            over=list(over) if over else list(report.attacks),
+            n=report.clean.summary.n,
+            indices=list(idx) if idx else None,
+        )
+
+
+def _attack_settings(facts: Facts, name: str) -> dict[str, Any]:
     """Settings that change what an attack measures (a different seed does not)."""
-    return {k: v for k, v in report.attacks[name].settings.items() if k not in ("name", "seed")}
-
-
-def _indices(report: AuditReport) -> list[int] | None:
-    idx = (report.per_sample or {}).get("index")
-    return list(idx) if idx else None
+    return {k: v for k, v in facts.attacks[name].items() if k not in ("name", "seed")}
 
 
 def comparability_problems(
     base: AuditReport, other: AuditReport, base_label: str = "A", other_label: str = "B"
 ) -> list[Problem]:
     """Every setting in which ``other`` differs from ``base`` in a way that changes numbers."""
-    a, b = base, other
+    return fact_problems(Facts.of(base), Facts.of(other), base_label, other_label)
+
+
+def fact_problems(
+    a: Facts, b: Facts, base_label: str = "A", other_label: str = "B"
+) -> list[Problem]:
+    """:func:`comparability_problems` on :class:`Facts` (e.g. of an audit about to run)."""
     out: list[Problem] = []
 
     def differ(key: str, what: str, va: object, vb: object) -> None:
@@ -67,9 +98,9 @@ def comparability_problems(
     sa, sb = list(a.attacks), list(b.attacks)
     if set(sa) != set(sb):
         differ("attacks", "attack set (so the worst case)", ",".join(sa), ",".join(sb))
-    elif set(_over(a)) != set(_over(b)):
-        only_a = _brief([x for x in _over(a) if x not in _over(b)])
-        only_b = _brief([x for x in _over(b) if x not in _over(a)])
+    elif a.over is not None and b.over is not None and set(a.over) != set(b.over):
+        only_a = _brief([x for x in a.over if x not in b.over])
+        only_b = _brief([x for x in b.over if x not in a.over])
         out.append(
             Problem(
                 "worst",
@@ -85,19 +116,11 @@ def comparability_problems(
                 _attack_settings(a, name),
                 _attack_settings(b, name),
             )
-    na, nb = a.clean.summary.n, b.clean.summary.n
-    ia, ib = _indices(a), _indices(b)
-    if na != nb:
-        differ("samples", "number of test samples n", na, nb)
-    elif ia is not None and ib is not None and ia != ib:
-        out.append(Problem("samples", f"test samples differ: same n={na}, other indices"))
+    if a.n != b.n:
+        differ("samples", "number of test samples n", a.n, b.n)
+    elif a.indices is not None and b.indices is not None and a.indices != b.indices:
+        out.append(Problem("samples", f"test samples differ: same n={a.n}, other indices"))
     return out
-
-
-def _over(r: AuditReport) -> list[str]:
-    """Every attack the worst case counts (the audit's plus its diagnostics')."""
-    over = r.worst_case.settings.get("over") if r.worst_case is not None else None
-    return list(over) if over else list(r.attacks)
 
 
 def _brief(names: list[str], keep: int = 3) -> str:
@@ -115,7 +138,7 @@ def _balance(imbalanced: bool) -> str:
     return "long-tailed" if imbalanced else "balanced"
 
 
-def _groups(r: AuditReport) -> str:
+def _groups(r: Facts) -> str:
     return "; ".join(f"{g}={','.join(map(str, c))}" for g, c in r.dataset.get("groups", {}).items())
 
 

@@ -36,12 +36,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from ltrobust.errors import ConfigError, LtRobustError
-from ltrobust.report.compare import HARD, comparability_problems
+from ltrobust.report.compare import HARD, Problem, comparability_problems
 from ltrobust.report.paths import (
     MetricPath,
     MetricValue,
     metric_value,
     outcome_names,
+    parse_metric_path,
     resolve,
     sample_flags,
 )
@@ -170,14 +171,9 @@ def run_gate(
             raise ConfigError(f"threshold {t.kind} {t.path}={t.limit!r}: not a finite number")
     paths = [resolve(new, t.path) for t in thresholds]
     notes: list[str] = []
-    problems = []
     if baseline is not None:
         problems = comparability_problems(baseline, new, "baseline", "new")
-        hard = [p for p in problems if p.key in HARD]
-        if hard:
-            raise IncomparableReports(
-                "reports are not comparable: " + "; ".join(p.message for p in hard)
-            )
+        refuse_incomparable(problems, thresholds)
         notes = [p.message for p in problems if p.key == "samples"]
     checks = []
     for t, p in zip(thresholds, paths, strict=True):
@@ -186,14 +182,29 @@ def run_gate(
             continue
         if baseline is None:
             raise ConfigError(f"--max-drop {t.path} needs --baseline")
-        for prob in problems:
-            if (
-                p.outcome == "worst"
-                and (prob.key in ("attacks", "worst") or prob.key.startswith("attack:"))
-            ) or prob.key == f"attack:{p.outcome}":
-                raise IncomparableReports(f"{t.path}: reports are not comparable: {prob.message}")
         checks.append(_check_drop(new, baseline, t, p, alpha))
     return GateResult(checks, alpha, notes)
+
+
+def refuse_incomparable(problems: list[Problem], thresholds: list[Threshold]) -> None:
+    """Raise :class:`IncomparableReports` when a setting in ``problems`` makes every metric,
+    or a drop threshold's metric, meaningless to compare with the baseline (a drop of the worst
+    case needs the same attacks; a drop of an attack, its settings)."""
+    hard = [p for p in problems if p.key in HARD]
+    if hard:
+        raise IncomparableReports(
+            "reports are not comparable: " + "; ".join(p.message for p in hard)
+        )
+    for t in thresholds:
+        if t.kind != "max_drop":
+            continue
+        outcome = parse_metric_path(t.path).outcome
+        for prob in problems:
+            if (
+                outcome == "worst"
+                and (prob.key in ("attacks", "worst") or prob.key.startswith("attack:"))
+            ) or prob.key == f"attack:{outcome}":
+                raise IncomparableReports(f"{t.path}: reports are not comparable: {prob.message}")
 
 
 def _why_not(v: object, which: str) -> str | None:

@@ -16,9 +16,7 @@ from ltrobust.errors import LtRobustError
 from ltrobust.fileio import atomic_write_text
 from ltrobust.metrics.stats import ClassStat, GroupStat, RecallSummary
 from ltrobust.report.text import visible
-from ltrobust.report.validate import ReportSchemaError, validate_report
-
-SCHEMA_VERSION = 1
+from ltrobust.report.validate import SCHEMA_VERSION, ReportSchemaError, validate_report
 
 
 @dataclass
@@ -69,8 +67,11 @@ class AuditReport:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def save(self, path: str) -> None:
-        """Write the JSON report atomically."""
-        atomic_write_text(path, self.to_json() + "\n")
+        """Write the JSON report atomically, after validating it (an invalid report is never
+        written: :class:`~ltrobust.report.validate.ReportSchemaError` names the field)."""
+        text = self.to_json()
+        validate_report(json.loads(text))
+        atomic_write_text(path, text + "\n")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditReport:

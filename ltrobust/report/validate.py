@@ -37,6 +37,9 @@ from ltrobust.report.validate_nodes import (
 )
 from ltrobust.report.validate_rules import outcome_rule, per_sample_rule, stat_rule, summary_rule
 
+#: the version of the report format this ltrobust writes and reads
+SCHEMA_VERSION = 1
+
 
 class ReportSchemaError(LtRobustError):
     """A report whose content does not match the schema; ``detail`` names the first bad field,
@@ -326,8 +329,6 @@ def validate_report(data: Any, source: str | None = None) -> None:
     :class:`ReportSchemaError` (a subclass) for the first field that is missing, of the wrong
     type, out of range or inconsistent; ``source`` (a file name) starts the message.
     """
-    from ltrobust.report.schema import SCHEMA_VERSION
-
     where = f"{visible(source)}: " if source is not None else ""
     if not isinstance(data, Mapping):
         raise LtRobustError(f"{where}report is not a JSON object")
