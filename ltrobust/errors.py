@@ -26,3 +26,7 @@ class ConfigError(LtRobustError):
 
 class ModelOutputError(LtRobustError):
     """The model's outputs do not fit the dataset (wrong class count, NaN or infinite logits)."""
+
+
+class OutputError(LtRobustError):
+    """An output file or folder cannot be created or written (checked before any work)."""

@@ -3,9 +3,6 @@ lists datasets)."""
 
 from __future__ import annotations
 
-from rich import box
-from rich.table import Table
-
 from ltrobust.attacks.registry import ATTACKS, DEFAULT_ATTACKS
 from ltrobust.cli.common import guarded, stdout
 
@@ -26,28 +23,30 @@ def attacks_command() -> None:
     """List the attacks ltrobust runs, their settings and which run by default."""
 
     def run() -> None:
-        table = Table(
-            title="attacks (docs/METHODS.md §2); iterative ones take the dataset's step unless "
-            "said, L-inf or --norm l2",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
+        stdout.print(
+            "[bold]attacks[/] (docs/METHODS.md §2; iterative attacks take the dataset's step "
+            "unless said; L-inf, or L2 with --norm l2)",
+            highlight=False,
+            soft_wrap=True,
         )
-        for col in ("name", "what it is", "settings", "default"):
-            table.add_column(col, overflow="fold")
         for entry in ATTACKS:
             names = entry.examples if entry.is_pattern else (entry.name,)
-            default = ", ".join(n for n in names if n in DEFAULT_ATTACKS)
-            label = entry.label + (f" ({', '.join(names)})" if entry.is_pattern else "")
-            table.add_row(
-                label,
-                entry.description,
-                _settings(dict(entry.settings)),
-                ("yes: " + default if entry.is_pattern and default else "yes" if default else ""),
+            default = [n for n in names if n in DEFAULT_ATTACKS]
+            label = entry.label + (f" (e.g. {', '.join(names)})" if entry.is_pattern else "")
+            tag = (
+                ""
+                if not default
+                else "  [green]default[/]"
+                if not entry.is_pattern
+                else f"  [green]default: {', '.join(default)}[/]"
             )
-        stdout.print(table)
+            stdout.print(f"\n[bold]{label}[/]{tag}", highlight=False, soft_wrap=True)
+            stdout.print(f"  {entry.description}", highlight=False, soft_wrap=True)
+            stdout.print(
+                f"  [dim]{_settings(dict(entry.settings))}[/]", highlight=False, soft_wrap=True
+            )
         stdout.print(
-            f"default list: {','.join(DEFAULT_ATTACKS)}; choose with --attacks NAME,NAME",
+            f"\ndefault list: {','.join(DEFAULT_ATTACKS)}; choose with --attacks NAME,NAME",
             highlight=False,
             soft_wrap=True,
         )

@@ -17,9 +17,10 @@ from rich.table import Table
 
 from ltrobust.attacks.registry import DEFAULT_ATTACKS
 from ltrobust.audit.config import CACHE_DIRNAME, AuditConfig
-from ltrobust.cli.common import fail, pct, stderr, stdout, warn
+from ltrobust.cli.common import fail, pct, shown, stderr, stdout, warn
 from ltrobust.cli.options import OptionSet, argument, command, flag_option
 from ltrobust.cli.progress import RichProgress
+from ltrobust.fileio import check_output_dir, write_all
 from ltrobust.models.registry import list_models
 
 #: the audit's default attack list as the CLI shows it
@@ -78,11 +79,13 @@ def audit_command(
 
     config: AuditConfig = OPTIONS.build(options)
     config.validate()
+    check_output_dir(out if out is not None else default_out_dir(model, config.dataset or "data"))
     base = read_baseline(baseline, fail_on_regression)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
 
     def cache_dir(name: str) -> Path:
-        return (out if out is not None else default_out_dir(model, name)) / CACHE_DIRNAME
+        folder = out if out is not None else check_output_dir(default_out_dir(model, name))
+        return folder / CACHE_DIRNAME
 
     with RichProgress(enabled=not quiet and main_process) as progress:
         report = audit(
@@ -91,17 +94,26 @@ def audit_command(
             progress=progress,
             command=command_line(),
             cache_dir=cache_dir,
+            baseline=base,
         )
     if not main_process:
         return
-    print_audit(report, config.resume)
     target = out if out is not None else default_out_dir(model, report.dataset["name"])
-    report.save(str(target / "report.json"))
-    write_per_class_csv(report, str(target / "per_class.csv"))
-    write_report_files(report, target)
+    done = write_all([(target / "report.json", lambda: report.save(str(target / "report.json")))])
+    print_audit(report, config.resume)
+    write_all(
+        [
+            (
+                target / "per_class.csv",
+                lambda: write_per_class_csv(report, str(target / "per_class.csv")),
+            ),
+            (target / "report.html and report.md", lambda: write_report_files(report, target)),
+        ],
+        written=done,
+    )
     stdout.print(
-        f"report: {target / 'report.json'}  per-class: {target / 'per_class.csv'}  "
-        f"rendered: {target / 'report.html'}, {target / 'report.md'}"
+        f"report: {shown(target / 'report.json')}  per-class: {shown(target / 'per_class.csv')}  "
+        f"rendered: {shown(target / 'report.html')}, {shown(target / 'report.md')}"
     )
     if base is not None:
         gate_against(report, base, fail_on_regression)
@@ -124,7 +136,7 @@ def print_execution(report: Any, resume: bool) -> None:
     ex = report.provenance.get("execution") or {}
     if resume and ex.get("batches") is not None:
         stderr.print(
-            f"resume: reused {ex['reused']} of {ex['batches']} batches from {ex['cache']}",
+            f"resume: reused {ex['reused']} of {ex['batches']} batches from {shown(ex['cache'])}",
             highlight=False,
             soft_wrap=True,
         )
@@ -164,28 +176,35 @@ def gate_against(report: Any, base: Any, fail_on_regression: bool) -> None:
         warn("regression vs the baseline (pass --fail-on-regression to exit 1)")
 
 
+def _train_range(counts: list[int] | None, classes: list[int]) -> str:
+    if not counts:
+        return ""
+    return f" ({max(counts[i] for i in classes)}–{min(counts[i] for i in classes)} train)"
+
+
 def print_report_table(report: Any) -> None:
     """Rows clean / attacks / worst case; columns overall, each group, worst class."""
     from ltrobust.report import headline_rows
 
     ds, cfg = report.dataset, report.config
-    groups = list(ds["groups"])
-    title = f"{ds['name']} · n={ds['n']} · {cfg['norm']} eps={cfg['eps']:.4g} · recall %"
-    counts = ds["class_counts"]
+    groups = list(ds.get("groups", {}))
+    eps = cfg.get("eps")
+    budget = f"{cfg.get('norm', '?')} eps={eps:.4g}" if isinstance(eps, (int, float)) else "eps ?"
+    title = f"{shown(ds.get('name', '?'))} · n={report.clean.summary.n} · {budget} · recall %"
     caption = " · ".join(
-        f"{g}: classes {','.join(map(str, c))} ({max(counts[i] for i in c)}–{min(counts[i] for i in c)} train)"
-        for g, c in ds["groups"].items()
+        f"{shown(g)}: classes {','.join(map(str, c))}{_train_range(ds.get('class_counts'), c)}"
+        for g, c in ds.get("groups", {}).items()
         if c
     )
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("", style="bold")
     for col in ["overall", *groups, "worst class"]:
-        table.add_column(col, justify="right")
+        table.add_column(shown(col), justify="right")
     table.add_column("time", justify="right", style="dim")
     for row in headline_rows(report):
         worst = pct(row["worst_class"])
         if row["worst_class_name"] is not None:
-            worst = f"{worst} ({row['worst_class_name']})"
+            worst = f"{worst} ({shown(row['worst_class_name'])})"
         style = "bold" if row["outcome"] == "worst" else None
         name = "worst case" if row["outcome"] == "worst" else row["outcome"]
         table.add_row(

@@ -13,6 +13,7 @@ from ltrobust.bench.config import BenchConfig, TrainBenchConfig
 from ltrobust.cli.audit import command_line
 from ltrobust.cli.common import stderr, stdout
 from ltrobust.cli.options import OptionSet, command, construct, flag_option
+from ltrobust.fileio import check_output_file, write_all
 
 _NAMES = {
     "floor": "floor",
@@ -50,6 +51,8 @@ def bench_command(json_path: Path | None, quiet: bool, options: dict[str, Any]) 
 
     config = bench_config(options)
     config.validate()
+    if json_path is not None:
+        check_output_file(json_path, "--json")
 
     def event(msg: str) -> None:
         if not quiet:
@@ -57,7 +60,7 @@ def bench_command(json_path: Path | None, quiet: bool, options: dict[str, Any]) 
 
     results = run_bench(config, command=command_line(), on_event=event)
     if json_path is not None:
-        write_results(json_path, results)
+        write_all([(json_path, lambda: write_results(json_path, results))])
     print_results(results)
     if json_path is not None:
         stdout.print(f"results: {json_path}")

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: consoles, one-line errors, number parsing for options."""
+"""Shared CLI plumbing: consoles, one-line errors, warnings, and data made safe to print."""
 
 from __future__ import annotations
 
@@ -7,20 +7,30 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from rich.console import Console
+from rich.markup import escape
+
+from ltrobust.report.text import visible
 
 stdout = Console()
 stderr = Console(stderr=True)
 
 
+def shown(value: object) -> str:
+    """Data (a class name, a path, a message) safe to print through rich: control characters
+    visible and rich markup escaped, so that a name is shown as it is, never acted on."""
+    return escape(visible(value))
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``ltrobust: error: message`` on one line of stderr and exit with ``code``."""
-    line = " ".join(str(message).split())
+    line = " ".join(visible(" ".join(str(message).split())).split())
     print(f"ltrobust: error: {line}", file=sys.stderr)
     raise SystemExit(code)
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+    """A warning on stderr (``message`` is data: shown as it is)."""
+    stderr.print(f"[yellow]warning:[/] {shown(message)}", highlight=False)
 
 
 def guarded(fn: Callable[[], None]) -> None:

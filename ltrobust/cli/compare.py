@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ltrobust.cli.common import fail, guarded, pct, stdout, warn
+from ltrobust.cli.common import fail, guarded, pct, shown, stdout, warn
 
 
 def _delta(d: float | None) -> str:
@@ -42,13 +42,13 @@ def compare_command(
         labels = labels_for([str(p) for p in reports])
         cmp = compare_reports(loaded, labels)
         table = Table(
-            title="recall % (delta vs " + labels[0] + " in points)",
+            title="recall % (delta vs " + shown(labels[0]) + " in points)",
             title_justify="left",
         )
         table.add_column("", style="bold", no_wrap=True)
         for lab in labels:
             for j, s in enumerate(cmp.scopes):
-                table.add_column(f"{lab}\n{s}" if j == 0 else f"\n{s}", justify="right")
+                table.add_column(f"{shown(lab)}\n{s}" if j == 0 else f"\n{s}", justify="right")
         for row in cmp.rows:
             cells = []
             for r, (vals, deltas) in enumerate(zip(row.values, row.deltas, strict=True)):
@@ -58,7 +58,8 @@ def compare_command(
             table.add_row(name, *cells, end_section=row.outcome == "clean")
         stdout.print(table)
         for i, (lab, path) in enumerate(zip(labels, reports, strict=True)):
-            stdout.print(f"[dim]{lab}: {path}[/]" if i else f"[dim]{lab}: {path} (reference)[/]")
+            text = f"{shown(lab)}: {shown(path)}" + ("" if i else " (reference)")
+            stdout.print(f"[dim]{text}[/]")
         dropped = sorted({a for r in loaded for a in r.attacks} - {row.outcome for row in cmp.rows})
         if dropped:
             warn(f"not in every report, left out: {', '.join(dropped)}")

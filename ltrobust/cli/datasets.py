@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ltrobust.cli.common import guarded, stdout
+from ltrobust.cli.common import guarded, shown, stdout
 
 
 def _frac(value: float) -> str:
@@ -53,7 +53,7 @@ def datasets_command(
             )
             notes.append(
                 f"{spec.name}: "
-                + (f"files in {where}" if present else f"needs {', '.join(spec.files)}")
+                + (f"files in {shown(where)}" if present else f"needs {', '.join(spec.files)}")
             )
         table.add_row("folder:PATH", "", "any", "", "--class-counts FILE", "8/255, 2/255", "")
         table.add_row("tensors:FILE", "", "any", "", "--class-counts FILE", "8/255, 2/255", "")

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ltrobust.cli.common import guarded, stdout, warn
+from ltrobust.cli.common import guarded, shown, stdout, warn
 
 
 def print_gate(result, title: str = "gate") -> None:  # noqa: ANN001 - GateResult, lazy import
@@ -22,7 +22,7 @@ def print_gate(result, title: str = "gate") -> None:  # noqa: ANN001 - GateResul
         table.add_column(col, justify="left" if col in ("check", "test", "result") else "right")
     for c in result.checks:
         table.add_row(
-            c.threshold.label,
+            shown(c.threshold.label),
             _pct(c.value),
             _pct(c.baseline),
             "—" if c.delta_pp is None else f"{c.delta_pp:+.2f}",
@@ -33,7 +33,8 @@ def print_gate(result, title: str = "gate") -> None:  # noqa: ANN001 - GateResul
     stdout.print(table)
     for c in result.checks:
         if not c.passed:
-            stdout.print(f"[red]FAIL[/] {c.threshold.label}: {c.detail}", highlight=False)
+            text = f"{shown(c.threshold.label)}: {shown(c.detail)}"
+            stdout.print(f"[red]FAIL[/] {text}", highlight=False)
     for note in result.notes:
         warn(f"{note}: statistics use Wilson intervals, not paired McNemar tests")
     n_fail = len(result.failures)
@@ -78,10 +79,15 @@ def gate_command(
     worst_class or class:<index or name>."""
 
     def run() -> None:
-        from ltrobust.fileio import atomic_write_text
+        from ltrobust.errors import ConfigError
+        from ltrobust.fileio import atomic_write_text, check_output_file, write_all
         from ltrobust.report import read_report
         from ltrobust.report.gate import junit_xml, parse_threshold, run_gate
 
+        if not 0 < alpha < 1:
+            raise ConfigError(f"--alpha must be in (0, 1), got {alpha}")
+        if junit is not None:
+            check_output_file(junit, "--junit")
         thresholds = [parse_threshold(t, "max_drop") for t in max_drop or []]
         thresholds += [parse_threshold(t, "min") for t in min_ or []]
         new_report = read_report(new)
@@ -89,8 +95,8 @@ def gate_command(
         result = run_gate(new_report, thresholds, base, alpha=alpha)
         print_gate(result)
         if junit is not None:
-            atomic_write_text(junit, junit_xml(result))
-            stdout.print(f"junit: {junit}", highlight=False)
+            write_all([(junit, lambda: atomic_write_text(junit, junit_xml(result)))])
+            stdout.print(f"junit: {shown(junit)}", highlight=False)
         if not result.passed:
             raise SystemExit(1)
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from ltrobust import __version__
 from ltrobust.cli.attacks import attacks_command
 from ltrobust.cli.audit import audit_command
 from ltrobust.cli.bench import bench_command
+from ltrobust.cli.common import fail
 from ltrobust.cli.compare import compare_command
 from ltrobust.cli.datasets import datasets_command
 from ltrobust.cli.gate import gate_command
@@ -15,8 +21,49 @@ from ltrobust.cli.report import report_command
 from ltrobust.cli.sweep import sweep_command
 from ltrobust.cli.train import train_command
 
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (a bad value, an unknown option or command, a missing argument) as one line
+    on stderr with a hint to ``--help``, exit code 2, instead of a box."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(
+                argv,
+                prog_name,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+        except typer.Abort:
+            fail("aborted", code=130)
+        except Exception as exc:  # noqa: BLE001 - click's usage errors carry these two members
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            message = str(exc.format_message()).strip()
+            if not message:  # no arguments at all: the help was shown
+                raise SystemExit(int(exc.exit_code)) from None
+            command = next((a for a in argv if a in self.commands), None)
+            where = f"ltrobust {command}" if command else "ltrobust"
+            fail(f"{message} (see '{where} --help')", code=int(exc.exit_code))
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
+        return code
+
+
 app = typer.Typer(
     name="ltrobust",
+    cls=OneLineErrors,
     help="Is this model's adversarial robustness real, and for which classes? "
     "Audits image classifiers trained on long-tailed data.",
     no_args_is_help=True,

@@ -36,15 +36,19 @@ class RichProgress:
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
+        self.started = False
 
     def __enter__(self: P) -> P:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
     def start(self, name: str, total: int) -> None:
+        if not self.started:  # the bars appear with the first task, not before the input checks
+            self.progress.start()
+            self.started = True
         self.tasks[name] = self.progress.add_task(name, total=total, acc="  —  ")
 
     def advance(self, name: str, n: int, correct: int, seen: int) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ltrobust.cli.common import guarded, stdout, warn
+from ltrobust.cli.common import guarded, shown, stdout, warn
 from ltrobust.report.render import ReportFormat
 
 
@@ -29,9 +29,15 @@ def report_command(
     """Render a JSON report as HTML, Markdown, CSV, Parquet or a terminal table (no model, no GPU)."""
 
     def run() -> None:
+        from ltrobust.fileio import check_output_file, write_all
         from ltrobust.report import read_report
         from ltrobust.report.render import default_output, write_format
 
+        target = None
+        if fmt is not ReportFormat.terminal:
+            target = check_output_file(
+                out if out is not None else default_output(report, fmt.value)
+            )
         r = read_report(report)
         if fmt is ReportFormat.terminal:
             from ltrobust.cli.audit import print_report_table
@@ -41,10 +47,11 @@ def report_command(
             print_report_table(r)
             verdict = (r.verdict or {}).get("overall") or {}
             if verdict:
-                stdout.print(f"verdict: [bold]{verdict.get('verdict')}[/]", highlight=False)
+                stdout.print(f"verdict: [bold]{shown(verdict.get('verdict'))}[/]", highlight=False)
             return
-        target = out if out is not None else default_output(report, fmt.value)
-        files = write_format(r, fmt.value, target)
-        stdout.print("wrote " + "  ".join(str(f) for f in files), highlight=False, soft_wrap=True)
+        assert target is not None
+        files: list[Path] = []
+        write_all([(target, lambda: files.extend(write_format(r, fmt.value, target)))])
+        stdout.print("wrote " + "  ".join(shown(f) for f in files), highlight=False, soft_wrap=True)
 
     guarded(run)

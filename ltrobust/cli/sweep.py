@@ -12,9 +12,10 @@ from typing import Any
 
 from ltrobust.audit.config import AuditConfig
 from ltrobust.cli.audit import ARCHS, MODEL, QUIET, command_line, default_out_dir
-from ltrobust.cli.common import stdout, warn
+from ltrobust.cli.common import shown, stdout, warn
 from ltrobust.cli.options import OptionSet, command, flag_option
 from ltrobust.cli.progress import RichProgress
+from ltrobust.fileio import check_output_dir, write_all
 
 OPTIONS = OptionSet(
     AuditConfig,
@@ -43,6 +44,11 @@ OUT = flag_option(
 )
 
 
+def sweep_dir(model: str, dataset: str) -> Path:
+    """The default report folder: ``reports/<model>-<dataset>-sweep``."""
+    return Path(str(default_out_dir(model, dataset)) + "-sweep")
+
+
 @command({"options": OPTIONS}, fixed=[MODEL, OUT, QUIET])
 def sweep_command(model: str, out: Path | None, quiet: bool, options: dict[str, Any]) -> None:
     """Sweep the logit scale: PGD-20 that changes with kappa exposes gradient masking."""
@@ -50,12 +56,16 @@ def sweep_command(model: str, out: Path | None, quiet: bool, options: dict[str, 
     from ltrobust.cli.verdict import print_verdict
 
     config = OPTIONS.build(options, attacks=["pgd20"])
+    config.validate()
+    if out is not None:
+        check_output_dir(out)
+    elif config.dataset is not None:
+        check_output_dir(sweep_dir(model, config.dataset))
     with RichProgress(enabled=not quiet) as progress:
         report = audit(model, config=config, progress=progress, command=command_line())
+    target = out if out is not None else sweep_dir(model, report.dataset["name"])
+    write_all([(target / "report.json", lambda: report.save(str(target / "report.json")))])
     for w in report.diagnostics.get("warnings", []):
         warn(w)
     print_verdict(report)
-    default = Path(str(default_out_dir(model, report.dataset["name"])) + "-sweep")
-    target = out if out is not None else default
-    report.save(str(target / "report.json"))
-    stdout.print(f"report: {target / 'report.json'}")
+    stdout.print(f"report: {shown(target / 'report.json')}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrobust.cli.audit import ARCHS, QUIET, command_line
-from ltrobust.cli.common import pct, stdout
+from ltrobust.cli.common import pct, shown, stdout
 from ltrobust.cli.options import Option, OptionSet, command, options_of_params
 from ltrobust.cli.progress import RichProgress
 from ltrobust.errors import ConfigError
@@ -121,8 +121,9 @@ def train_command(
     if not main_process:
         return
     if result.final_path is not None:
-        stdout.print(f"final: {result.final_path}  (audit: ltrobust audit {result.final_path})")
+        final = shown(result.final_path)
+        stdout.print(f"final: {final}  (audit: ltrobust audit {final})")
     else:
         stdout.print(
-            f"stopped after epoch {result.epochs_done}: resume with --resume {result.last_path}"
+            f"stopped after epoch {result.epochs_done}: resume with --resume {shown(result.last_path)}"
         )

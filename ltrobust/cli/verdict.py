@@ -7,7 +7,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from ltrobust.cli.common import pct, stdout
+from ltrobust.cli.common import pct, shown, stdout
 
 STYLE = {"reliable": "bold green", "suspect": "bold yellow", "inflated": "bold red"}
 
@@ -25,7 +25,7 @@ def print_sweep(report: Any) -> None:
     )
     table.add_column("kappa", justify="right")
     for col in ["clean", "overall", *groups]:
-        table.add_column(col, justify="right")
+        table.add_column(shown(col), justify="right")
     for row in sweep["rows"]:
         inv = row["invariant"]
 
@@ -59,12 +59,12 @@ def print_verdict(report: Any) -> None:
         infl = v["inflation"].get("pgd20")
         extra = f", PGD-20 inflated by {100 * infl:.1f} points" if infl is not None else ""
         stdout.print(
-            f"  {scope:<8} [{STYLE[v['verdict']]}]{v['verdict']:<9}[/] "
+            f"  {shown(scope):<8} [{STYLE.get(v['verdict'], 'bold')}]{shown(v['verdict']):<9}[/] "
             f"believe {pct(v['believed'])}%{extra}",
             highlight=False,
         )
         for flag in v["flags"]:
-            stdout.print(f"           - {flag}", highlight=False)
+            stdout.print(f"           - {shown(flag)}", highlight=False)
 
 
 def print_aa_targets(report: Any) -> None:
@@ -89,7 +89,7 @@ def print_aa_targets(report: Any) -> None:
         )
     if tail:
         groups = tail["newly_broken_share"]["groups"]
-        per = ", ".join(f"{g} {pct(v)}%" for g, v in groups.items())
+        per = ", ".join(f"{shown(g)} {pct(v)}%" for g, v in groups.items())
         stdout.print(
             f"tail-targeted APGD ({tail['attack']['max_targets']} tail targets, "
             f"{tail['attack']['n_iter']} iterations) on {tail['attacked']} surviving samples: "

@@ -26,6 +26,7 @@ from torch.utils.data.distributed import DistributedSampler
 from ltrobust.attacks.rng import salt_of, sample_seeds
 from ltrobust.data.loading import load_train_data
 from ltrobust.errors import ConfigError, DataError
+from ltrobust.fileio import check_output_dir, write_all
 from ltrobust.metrics.recall import ConfusionAccumulator
 from ltrobust.models.build import create_model
 from ltrobust.models.wrappers import LogitAdjusted
@@ -117,7 +118,7 @@ class _Trainer:
             self._load_resume(run.resume)
 
     def _check_out(self) -> None:
-        out = self.run.out
+        out = check_output_dir(self.run.out)
         if self.run.resume is None and not self.run.overwrite:
             taken = [p.name for p in (out / "last.pt", out / "final.pt") if p.exists()]
             if taken:
@@ -335,14 +336,25 @@ class _Trainer:
         if not self.ctx.is_main:
             return
         out = self.run.out
-        save_training_checkpoint(
-            out / ("final.pt" if final else "last.pt"),
-            self.net,
-            config=self.config,
-            info=self.info,
-            logit_adjustment=self.adjustment,
-            history=self.history,
-            extra=extra,
+        checkpoint = out / ("final.pt" if final else "last.pt")
+        write_all(
+            [
+                (
+                    checkpoint,
+                    lambda: save_training_checkpoint(
+                        checkpoint,
+                        self.net,
+                        config=self.config,
+                        info=self.info,
+                        logit_adjustment=self.adjustment,
+                        history=self.history,
+                        extra=extra,
+                    ),
+                ),
+                (out / "history.json and history.csv", lambda: write_history(out, self.history)),
+                (
+                    out / "adv_counts.json",
+                    lambda: write_adv_counts(out, self.adv_counts, self.info.class_names),
+                ),
+            ]
         )
-        write_history(out, self.history)
-        write_adv_counts(out, self.adv_counts, self.info.class_names)
