@@ -250,3 +250,24 @@ def test_class_count_files_parse_or_refuse(tmp_path_factory, text):
     except LtRobustError:
         return
     assert counts and all(isinstance(c, int) and c > 0 for c in counts)
+
+
+def test_an_incomparable_baseline_is_refused_before_any_attack(files, monkeypatch):
+    import ltrobust.audit.session as session_mod
+
+    ok = runner.invoke(app, audit_args(files, out="base"))
+    assert ok.exit_code == 0, ok.output
+    baseline = str(files / "base" / "report.json")
+
+    def no_pass(*_args, **_kwargs):
+        raise AssertionError("a pass ran before the baseline was compared")
+
+    monkeypatch.setattr(session_mod.AuditSession, "clean", no_pass)
+    for extra, needle in (
+        (["--eps", "0.05"], "eps differs: baseline 0.1, new 0.05"),
+        (["--attacks", "pgd20"], "attack set (so the worst case) differs"),
+        (["--groups", "shot"], "groups mode differs"),
+    ):
+        args = audit_args(files, "--baseline", baseline, *extra, out="never")
+        refused(runner.invoke(app, args), needle)
+        assert not (files / "never").exists()
