@@ -81,6 +81,9 @@ def test_report_gate_bench_and_train_outputs(files):
     train = ["train", "--method", "at", "--dataset", f"tensors:{files / 'test.pt'}"]
     train += ["--arch", "test_cnn", "--epochs", "1", "--monitor-n", "0"]
     refused(runner.invoke(app, [*train, "--out", str(files / "a_file")]), "not a folder")
+    sweep = ["sweep", str(files / "model.pt"), "--dataset", f"tensors:{files / 'test.pt'}"]
+    sweep += ["--class-counts", str(files / "counts.json"), "--quiet"]
+    refused(runner.invoke(app, [*sweep, "--out", str(files / "a_file" / "x")]), "not a folder")
 
 
 def test_a_failed_write_names_the_file_and_what_was_written(files, monkeypatch):
