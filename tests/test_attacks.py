@@ -130,7 +130,8 @@ def test_losses_by_hand():
     z = torch.tensor([[2.0, 1.0, -1.0], [0.0, 3.0, 1.0]])
     y = torch.tensor([0, 2])
     assert CWMargin()(z, y).tolist() == pytest.approx([1.0 - 2.0, 3.0 - 1.0])
-    assert CWMargin(kappa=0.5)(z, y).tolist() == pytest.approx([-0.5, 2.0])
+    # clamped above at kappa (docs/METHODS.md §2.3): a correct sample keeps its margin
+    assert CWMargin(kappa=0.5)(z, y).tolist() == pytest.approx([-1.0, 0.5])
     lse = math.log(math.exp(2) + math.exp(1) + math.exp(-1))
     assert float(CrossEntropy()(z, y)[0]) == pytest.approx(lse - 2.0)
     lse10 = math.log(math.exp(20) + math.exp(10) + math.exp(-10))

@@ -28,10 +28,14 @@ class CrossEntropy:
 
 @dataclass(frozen=True)
 class CWMargin:
-    """Carlini-Wagner margin ``max_{j != y} z_j - z_y``, clamped below at ``-kappa``.
+    """Carlini-Wagner margin ``min(max_{j != y} z_j - z_y, kappa)`` (docs/METHODS.md §2.3).
 
-    With kappa = 50 the clamp never binds in practice (docs/METHODS.md §2: "CW" of the LT-robustness
-    papers is PGD on this loss, not the L2 minimisation attack).
+    "CW" of the LT-robustness papers is PGD on this loss, not the L2 minimisation attack; as in
+    RoBal's and AT-BSL's code (``-max(z_y - max_{j != y} z_j + kappa, 0)``, the same up to a
+    constant) the clamp binds only once a sample is misclassified by more than ``kappa``, so
+    every correctly classified sample has a gradient whatever the scale of the logits. Before
+    ltrobust 0.2.0 the clamp was below at ``-kappa``, which zeroed the gradient of every sample
+    classified correctly by more than ``kappa`` (CHANGELOG.md).
     """
 
     kappa: float = 50.0
@@ -41,7 +45,7 @@ class CWMargin:
         z = logits if self.scale == 1.0 else logits * self.scale
         true = z.gather(1, y[:, None]).squeeze(1)
         others = z.masked_fill(F.one_hot(y, z.shape[1]).bool(), float("-inf"))
-        return (others.amax(dim=1) - true).clamp(min=-self.kappa)
+        return (others.amax(dim=1) - true).clamp(max=self.kappa)
 
     def __repr__(self) -> str:
         s = f"cw(kappa={self.kappa:g}"

@@ -166,9 +166,12 @@ def gate_against(report: Any, base: Any, fail_on_regression: bool) -> None:
     """Run the default gate (ltrobust.report.gate.default_thresholds); exit 1 on regression
     with --fail-on-regression, else warn."""
     from ltrobust.cli.gate import print_gate
+    from ltrobust.report.compare import stale_cw_warnings
     from ltrobust.report.gate import default_thresholds, run_gate
 
     result = run_gate(report, default_thresholds(report), base)
+    for line in stale_cw_warnings([base], ["baseline"]):
+        warn(line)
     print_gate(result, title="gate vs baseline")
     if not result.passed:
         if fail_on_regression:

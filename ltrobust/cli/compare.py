@@ -34,7 +34,7 @@ def compare_command(
 
     def run() -> None:
         from ltrobust.report import read_report
-        from ltrobust.report.compare import compare_reports, labels_for
+        from ltrobust.report.compare import compare_reports, labels_for, stale_cw_warnings
 
         if len(reports) < 2:
             fail("compare needs at least two reports")
@@ -65,6 +65,8 @@ def compare_command(
             warn(f"not in every report, left out: {', '.join(dropped)}")
         for lab, problem in cmp.problems:
             warn(f"{lab} vs {labels[0]}: {problem.message}")
+        for line in stale_cw_warnings(loaded, labels):
+            warn(line)
         if cmp.problems and strict:
             fail(
                 f"reports are not comparable ({len(cmp.problems)} setting(s) differ); see the warnings above"

@@ -82,6 +82,7 @@ def gate_command(
         from ltrobust.errors import ConfigError
         from ltrobust.fileio import atomic_write_text, check_output_file, write_all
         from ltrobust.report import read_report
+        from ltrobust.report.compare import stale_cw_warnings
         from ltrobust.report.gate import junit_xml, parse_threshold, run_gate
 
         if not 0 < alpha < 1:
@@ -93,6 +94,9 @@ def gate_command(
         new_report = read_report(new)
         base = read_report(baseline) if baseline is not None else None
         result = run_gate(new_report, thresholds, base, alpha=alpha)
+        checked = [new_report] + ([base] if base is not None else [])
+        for line in stale_cw_warnings(checked, ["new", "baseline"][: len(checked)]):
+            warn(line)
         print_gate(result)
         if junit is not None:
             write_all([(junit, lambda: atomic_write_text(junit, junit_xml(result)))])

@@ -211,3 +211,30 @@ def labels_for(paths: list[str]) -> list[str]:
     for i, lab in enumerate(raw):
         out.append(lab if raw.count(lab) == 1 else f"{lab}#{i + 1}")
     return out
+
+
+#: the first ltrobust whose CW loss is ``min(margin, kappa)``; before, it was clamped below at
+#: ``-kappa`` and had no gradient on confidently correct samples (CHANGELOG.md)
+CW_FIXED_IN = (0, 2, 0)
+
+
+def _version(report: AuditReport) -> tuple[int, ...] | None:
+    text = str(((report.provenance or {}).get("versions") or {}).get("ltrobust", ""))
+    parts = text.split("+")[0].split(".")
+    return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else None
+
+
+def stale_cw_warnings(reports: list[AuditReport], labels: list[str]) -> list[str]:
+    """A line per report whose ``cwN`` rows were made before the CW loss fix: they can show
+    robustness where the attack only had no gradient."""
+    out = []
+    for report, label in zip(reports, labels, strict=True):
+        cw = [a for a in report.attacks if a.startswith("cw") and a[2:].isdigit()]
+        version = _version(report)
+        if cw and (version is None or version < CW_FIXED_IN):
+            made = ".".join(map(str, version)) if version else "an unknown version"
+            out.append(
+                f"{label}: {', '.join(cw)} made by ltrobust {made}, before the CW loss fix of "
+                "0.2.0 (CHANGELOG.md): those rows can be too high on models with large logits"
+            )
+    return out
