@@ -201,3 +201,18 @@ def test_sweep_command(setup, tmp_path):
         app, ["sweep", paths["x1e3"], "--dataset", dataset, "--kappa", "2:-2:1"]
     )
     assert bad.exit_code == 2 and "START:STOP:STEP" in bad.stderr
+
+
+def test_zero_gradients_at_every_kappa(setup, plain_report):
+    """RoBal Fig. 2: PGD-20's zero-gradient ratios at every kappa. Stretching the logits
+    saturates the softmax of correctly classified samples: their gradients vanish, so the
+    sample-level ratio rises towards the clean accuracy, and never exceeds it by much."""
+    rows = {r["kappa"]: r for r in plain_report.diagnostics["sweep"]["rows"]}
+    assert all(set(r["zero_grad"]) == {"pixel", "sample"} for r in rows.values())
+    zg = plain_report.diagnostics["zero_grad"]
+    assert rows[0.0]["zero_grad"]["pixel"]["overall"] == zg["pgd_mean"]["overall"]
+    sample = {k: r["zero_grad"]["sample"]["overall"] for k, r in rows.items()}
+    clean = plain_report.clean.summary.accuracy
+    assert sample[2.0] == 0.0 and sample[-2.0] > 0.5 * clean
+    assert max(sample.values()) <= clean + 0.05
+    assert sample[-2.0] >= sample[-1.0] >= sample[0.0]

@@ -31,7 +31,7 @@ from ltrobust.runtime.dist import DistContext, all_gather, barrier
 logger = logging.getLogger(__name__)
 
 #: record format; bump when what a record holds changes
-RECORD_VERSION = 2  # 2: the clean record holds aa_targets when they are reported
+RECORD_VERSION = 3  # 2: the clean record holds aa_targets; 3: sweep passes record zero gradients
 
 
 def tensor_sha256(*tensors: torch.Tensor, chunk_rows: int = 1024) -> str:

@@ -111,7 +111,7 @@ def measure(
         out["zero_grad"]["pgd_mean"] = group_means(runs.zero_grad[:, 0], y, groups)
         out["zero_grad"]["pgd_sample_level"] = group_means(runs.zero_grad[:, 1], y, groups)
     if diag.sweep:
-        sweep = run_sweep(session, diag, clean, runs.preds)
+        sweep = run_sweep(session, diag, clean, runs.preds, runs.zero_grad)
         out["sweep"] = sweep.section
         runs.extra.update(sweep.preds)
     if diag.unbounded:

@@ -6,7 +6,9 @@ invariant to that; PGD on CE is not: its accuracy is U-shaped in kappa, lowest w
 gradient is informative. Every PGD-20 of the sweep starts from the same per-sample random points
 as ``pgd20``, so kappa is the only thing that changes; at kappa = 0 the sweep reuses ``pgd20``.
 The clean predictions at every kappa come from the audit's one clean pass (the argmax of the
-clean logits times 10^-kappa), not from extra forward passes.
+clean logits times 10^-kappa), not from extra forward passes. At every kappa the share of
+exactly-zero input-gradient entries during PGD-20 is recorded (RoBal Fig. 2), at pixel and
+sample level.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ltrobust.attacks.losses import CrossEntropy
 from ltrobust.audit.config import DiagnosticsConfig
 from ltrobust.audit.diagnostics import LogitScale, unbounded_attack
 from ltrobust.audit.session import AuditSession, CleanResult
-from ltrobust.metrics.recall import accuracy_by_group
+from ltrobust.metrics.recall import accuracy_by_group, group_means
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,23 @@ def _key(name: str, kappa: float) -> str:
     return f"{name}@kappa={kappa:g}"
 
 
+def _zero_grad(zg: torch.Tensor | None, y: torch.Tensor, groups: dict[str, list[int]]) -> Any:
+    """Per-sample (pixel share, sample share) of zero gradients over PGD's steps, per group."""
+    if zg is None:
+        return None
+    return {"pixel": group_means(zg[:, 0], y, groups), "sample": group_means(zg[:, 1], y, groups)}
+
+
 def run_sweep(
     session: AuditSession,
     cfg: DiagnosticsConfig,
     clean: CleanResult,
     adv_preds: Mapping[str, torch.Tensor],
+    pgd_zero: torch.Tensor | None = None,
 ) -> SweepResult:
-    """Clean, PGD-20 and (at the ends and 0) APGD-DLR accuracy at every kappa, per group."""
+    """Clean, PGD-20 and (at the ends and 0) APGD-DLR accuracy at every kappa, per group, and
+    PGD-20's zero-gradient ratios at every kappa (``pgd_zero``: those of the audit's own
+    ``pgd20``, reused at kappa 0)."""
     kappas = list(cfg.kappas)
     with_invariant = cfg.invariant and session.info.num_classes >= 3
     ends = {kappas[0], kappas[-1], 0.0} if with_invariant else set()
@@ -53,7 +65,7 @@ def run_sweep(
     rows, preds = [], {}
     for kappa in kappas:
         if kappa == 0 and "pgd20" in adv_preds:
-            pgd = adv_preds["pgd20"]
+            pgd, zero = adv_preds["pgd20"], pgd_zero
         else:
             attack = IterativeAttack(
                 session.threat,
@@ -62,7 +74,8 @@ def run_sweep(
                 step_size=session.step,
                 name=_key("pgd20", kappa),
             )
-            pgd = session.attack(attack, _key("pgd20", kappa), salt="pgd20").pred
+            res = session.attack(attack, _key("pgd20", kappa), salt="pgd20", observe=True)
+            pgd, zero = res.pred, res.zero_grad
             preds[_key("pgd20", kappa)] = pgd
         row = {
             "kappa": kappa,
@@ -70,6 +83,7 @@ def run_sweep(
             "pgd20": accuracy_by_group(pgd, y, groups),
             "invariant": None,
             "invariant_attack": None,
+            "zero_grad": _zero_grad(zero, y, groups),
         }
         if kappa in ends:
             scaled = LogitScale(session.net, 10.0 ** (-kappa))

@@ -12,6 +12,11 @@ from ltrobust.cli.common import pct, shown, stdout
 STYLE = {"reliable": "bold green", "suspect": "bold yellow", "inflated": "bold red"}
 
 
+def zero_cols(sweep: dict[str, Any]) -> bool:
+    """Whether the sweep recorded PGD-20's zero-gradient ratios (ltrobust 0.2.0 and later)."""
+    return any(r.get("zero_grad") for r in sweep["rows"])
+
+
 def print_sweep(report: Any) -> None:
     """PGD-20 (and the invariant attack where run) per kappa, overall and per group."""
     sweep = report.diagnostics.get("sweep")
@@ -19,13 +24,19 @@ def print_sweep(report: Any) -> None:
         return
     groups = list(report.dataset["groups"])
     table = Table(
-        title="kappa sweep: logits x 10^-kappa · PGD-20 recall % (APGD-DLR in [ ])",
+        title="kappa sweep: logits x 10^-kappa · PGD-20 recall % (APGD-DLR in [ ])"
+        + (
+            " · 0-grad px: pixels with a zero gradient during PGD-20, %" if zero_cols(sweep) else ""
+        ),
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
     table.add_column("kappa", justify="right")
     for col in ["clean", "overall", *groups]:
         table.add_column(shown(col), justify="right")
+    zero = zero_cols(sweep)
+    if zero:
+        table.add_column("0-grad px", justify="right", style="dim")
     for row in sweep["rows"]:
         inv = row["invariant"]
 
@@ -36,10 +47,12 @@ def print_sweep(report: Any) -> None:
             text = pct(pick(row["pgd20"]))
             return text + (f" [{pct(pick(inv))}]" if inv else "")
 
+        zg = (row.get("zero_grad") or {}).get("pixel") or {}
         table.add_row(
             f"{row['kappa']:g}",
             pct(row["clean"]["overall"]),
             *[cell(s) for s in ["overall", *groups]],
+            *([pct(zg.get("overall"))] if zero else []),
         )
     stdout.print(table)
 

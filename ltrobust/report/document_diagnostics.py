@@ -145,10 +145,13 @@ def sweep_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
     ]
     if "sweep" in plots:
         out.append(Figure("sweep", plots["sweep"], "Robust recall against kappa"))
+    zero = any(r.get("zero_grad") for r in sweep["rows"])
     header = ["κ", "clean", *[f"PGD-20 {s}" for s in scopes], "invariant overall"]
+    header += ["zero grad. pixels", "zero grad. samples"] if zero else []
     rows = []
     for r in sorted(sweep["rows"], key=lambda r: r["kappa"]):
         inv = _scoped(r.get("invariant"), "overall")
+        zg = r.get("zero_grad") or {}
         rows.append(
             [Cell(f"{r['kappa']:+g}"), Cell(pct(_scoped(r.get("clean"), "overall")))]
             + [Cell(pct(_scoped(r.get("pgd20"), s))) for s in scopes]
@@ -158,8 +161,18 @@ def sweep_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
                     r.get("invariant_attack") if inv is not None else None,
                 )
             ]
+            + (
+                [Cell(pct(_scoped(zg.get(k), "overall"))) for k in ("pixel", "sample")]
+                if zero
+                else []
+            )
         )
-    out.append(Table(header, rows, "Recall in %."))
+    note = (
+        " Zero gradients: share of input-gradient entries (pixels) or of whole gradients (samples) exactly 0 during PGD-20, overall."
+        if zero
+        else ""
+    )
+    out.append(Table(header, rows, "Recall in %." + note))
     return out
 
 

@@ -119,9 +119,14 @@ def _series(row: dict[str, Any], key: str, scope: str) -> float:
     return _pct(val)
 
 
+def _zero_series(row: dict[str, Any], kind: str, scope: str) -> float:
+    zg = row.get("zero_grad") or {}
+    return _series({"x": zg.get(kind)}, "x", scope) if zg.get(kind) else float("nan")
+
+
 def sweep_plot(report: AuditReport) -> bytes | None:
     """Kappa sweep (logits x 10^-kappa): clean, PGD-20 and the scale-invariant attack, per
-    scope (overall and each group)."""
+    scope (overall and each group), with PGD-20's zero-gradient ratios (RoBal Fig. 2)."""
     sweep = (report.diagnostics or {}).get("sweep")
     if not sweep or not sweep.get("rows"):
         return None
@@ -142,6 +147,13 @@ def sweep_plot(report: AuditReport) -> bytes | None:
             name = next((r.get("invariant_attack") for r in rows if r.get("invariant")), None)
             label = plot_text(name) if name else "invariant"
             ax.plot(*zip(*inv, strict=True), "s--", ms=5, color=INV, label=label)
+        if any(r.get("zero_grad") for r in rows):
+            for kind, style, label in (
+                ("pixel", ":", "zero gradients, pixels"),
+                ("sample", "-.", "zero gradients, samples"),
+            ):
+                values = [_zero_series(r, kind, scope) for r in rows]
+                ax.plot(ks, values, style, color="#777777", lw=1.2, label=label)
         ax.set_title(plot_text(scope), fontsize=10)
         ax.set_xlabel(r"$\kappa$ (logits $\times\, 10^{-\kappa}$)")
         ax.grid(alpha=0.3)

@@ -167,7 +167,9 @@ SWEEP_ROW = Obj(
         "pgd20": SCOPED,
         "invariant": SCOPED.or_null(),
         "invariant_attack": Str().or_null(),
+        "zero_grad": Obj({"pixel": SCOPED, "sample": SCOPED}, closed=False).or_null(),
     },
+    optional=frozenset({"zero_grad"}),
     closed=False,
 )
 CHECK = Obj(
