@@ -125,6 +125,12 @@ def test_randomised_model_is_flagged(setup, trained_cnn):
     fired = {c["name"] for c in report.diagnostics["checks"] if c["triggered"]}
     assert "randomised" in fired
     assert report.verdict["overall"]["verdict"] != "reliable"
+    # escalation: EOT attacks (AutoAttack's rand version, EOT PGD-20), final points evaluated
+    # repeatedly; what they break counts in the believed accuracy
+    ran = report.diagnostics["escalation"]["ran"]
+    assert [r["attack"] for r in ran] == ["aa-rand", "pgd20-eot"]
+    assert all(r["repeats"] == 10 for r in ran) and ran[1]["settings"]["eot"] == 20
+    assert report.verdict["overall"]["believed"] <= report.attacks["pgd20"].summary.accuracy
 
 
 def test_no_sweep_and_thin_evidence(setup):

@@ -28,6 +28,8 @@ AA_VERSIONS = {
     "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
     "fast": ("apgd-ce", "apgd-t"),
     "dlr": ("apgd-dlr",),  # logit-scale invariant: the kappa sweep's reference attack
+    "square": ("square",),  # gradient-free: the escalation when gradients vanish
+    "rand": ("apgd-ce", "apgd-dlr"),  # AutoAttack's version for randomised models (EOT, 20 draws)
 }
 
 
@@ -44,10 +46,8 @@ def make_autoattack(
     from pyautoattack import AutoAttack
 
     norm = {"linf": "Linf", "l2": "L2"}[threat.norm]
-    if version == "standard":
-        aa = AutoAttack(
-            model, norm=norm, eps=threat.eps, seed=seed, version="standard", device=device
-        )
+    if version in ("standard", "rand"):
+        aa = AutoAttack(model, norm=norm, eps=threat.eps, seed=seed, version=version, device=device)
     else:
         aa = AutoAttack(
             model,

@@ -31,6 +31,8 @@ class IterativeAttack(Attack):
         random_start: start from a uniform point of the eps-ball instead of ``x``.
         momentum: MIM decay factor, or ``None`` for plain PGD.
         name: short name for reports.
+        eot: expectation over transformation: the gradient of every step is the mean over
+            ``eot`` forward and backward passes (for randomised models; Athalye et al. 2018).
 
     A call's ``observer`` (see :meth:`Attack.run`) sees every gradient, before momentum.
     """
@@ -45,6 +47,7 @@ class IterativeAttack(Attack):
         random_start: bool = True,
         momentum: float | None = None,
         name: str = "pgd",
+        eot: int = 1,
     ) -> None:
         super().__init__(threat, name)
         if steps < 1:
@@ -54,6 +57,9 @@ class IterativeAttack(Attack):
         self.step_size = float(step_size)
         self.random_start = random_start
         self.momentum = momentum
+        if eot < 1:
+            raise ValueError(f"eot must be >= 1, got {eot}")
+        self.eot = eot
         self._freeze()
 
     def _run(
@@ -68,9 +74,7 @@ class IterativeAttack(Attack):
         mu = self.momentum
         velocity = torch.zeros_like(x) if mu is not None else None
         for t in range(self.steps):
-            x_adv.requires_grad_(True)
-            loss = self.loss(model(x_adv), y).sum()
-            (grad,) = torch.autograd.grad(loss, x_adv)
+            grad = self._gradient(model, x_adv, y)
             x_adv = x_adv.detach()
             if observer is not None:
                 observer(t, x_adv, grad)
@@ -83,8 +87,17 @@ class IterativeAttack(Attack):
             )
         return AttackOutput(x_adv)
 
+    def _gradient(self, model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The input gradient of the summed loss, averaged over ``eot`` draws."""
+        x_adv.requires_grad_(True)
+        grads = []
+        for _ in range(self.eot):
+            loss = self.loss(model(x_adv), y).sum()
+            grads.append(torch.autograd.grad(loss, x_adv)[0])
+        return grads[0] if self.eot == 1 else torch.stack(grads).mean(dim=0)
+
     def settings(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             **super().settings(),
             "loss": repr(self.loss),
             "steps": self.steps,
@@ -92,3 +105,6 @@ class IterativeAttack(Attack):
             "random_start": self.random_start,
             "momentum": self.momentum,
         }
+        if self.eot > 1:
+            out["eot"] = self.eot
+        return out

@@ -76,6 +76,7 @@ class Thresholds:
     unbounded: float = 0.05  #: accuracy an eps = whole-box attack may leave
     square: float = 0.005  #: share of samples only Square breaks
     tail_targets: float = 0.005  #: share of samples only tail-targeted APGD breaks
+    escalation: float = 0.005  #: share of samples only an escalation attack breaks
     min_samples: int = 5  #: a gap must concern at least this many samples to count
 
     def validate(self) -> None:
@@ -98,6 +99,10 @@ class DiagnosticsConfig:
     invariant: bool = True  #: APGD-DLR at the smallest, zero and largest kappa
     unbounded: bool = True
     unbounded_n: int = 500  #: samples for the unbounded attack (evenly spaced)
+    #: attack what gradient attacks cannot see through (Square; EOT for randomised models)
+    escalate: bool = True
+    eot_draws: int = 20  #: gradients averaged per step of an EOT attack (AutoAttack's rand)
+    repeats: int = 10  #: evaluations of each final point of a randomised model
     thresholds: Thresholds = setting(factory=Thresholds, nested=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +163,12 @@ class AuditConfig:
         panel=DIAG,
     )
     sweep: bool = setting(True, help="Run the kappa logit-rescaling sweep.", panel=DIAG)
+    escalate: bool = setting(
+        True,
+        help="When gradients vanish on many samples run Square (gradient-free) on the survivors; "
+        "for a randomised model run EOT attacks and evaluate final points repeatedly.",
+        panel=DIAG,
+    )
     kappas: tuple[float, ...] = setting(
         DEFAULT_KAPPAS,
         flags=("--kappa",),
@@ -230,7 +241,9 @@ class AuditConfig:
         if not self.diagnose:
             return None
         kappas = tuple(sorted({float(k) for k in self.kappas}))
-        return DiagnosticsConfig(sweep=self.sweep, kappas=kappas, thresholds=self.thresholds)
+        return DiagnosticsConfig(
+            sweep=self.sweep, kappas=kappas, escalate=self.escalate, thresholds=self.thresholds
+        )
 
     def report_config(self, eps: float, step: float, n: int) -> dict[str, Any]:
         """The ``config`` section of the report: the run settings with the resolved budget."""

@@ -87,6 +87,18 @@ def predict(model: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
+def predict_worst(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, where: str
+) -> torch.Tensor:
+    """Predictions of ``repeats`` forward passes of a randomised model: per sample the first
+    wrong one, else the label (a sample counts as robust only if every draw is correct)."""
+    pred = predict(model, x, where)
+    for _ in range(repeats - 1):
+        again = predict(model, x, where)
+        pred = torch.where(pred != y, pred, again)
+    return pred
+
+
 def amp_flips(pred: torch.Tensor, low: torch.Tensor, y: torch.Tensor) -> dict[str, int]:
     """How many verdicts (correct or not) the float32 re-check changed: ``fp32_correct``
     samples looked broken in bfloat16 only, ``fp32_wrong`` ones looked correct in it only."""
@@ -110,6 +122,8 @@ class AttackPass:
         alive: bool (N, audit order): attack only these; the rest keep ``clean_pred``.
         observe: record ``zg`` (B x 2), the zero-gradient shares of the attack's gradients.
         details: record ``broken_by`` (the attack's per-sample details, e.g. AutoAttack's).
+        repeats: classify each final point this many times (randomised models; the first
+            wrong prediction counts).
     """
 
     attack: Attack
@@ -123,6 +137,7 @@ class AttackPass:
     clean_pred: torch.Tensor | None = None
     observe: bool = False
     details: bool = False
+    repeats: int = 1
 
     @property
     def amp(self) -> bool:
@@ -141,7 +156,7 @@ class AttackPass:
                 out = self.attack.run(
                     self.net, sub.x, sub.y, seeds=seeds, observer=meter.hook if meter else None
                 )
-            p32 = predict(self.judge, out.x_adv, self.where).cpu()
+            p32 = predict_worst(self.judge, out.x_adv, sub.y, self.repeats, self.where).cpu()
             broken_by = list(out.details.get("broken_by", []))
             if self.amp:
                 with torch.no_grad(), self.engine.autocast():

@@ -19,6 +19,7 @@ import torch
 from ltrobust.attacks.registry import build_attack
 from ltrobust.audit.config import AuditConfig, DiagnosticsConfig
 from ltrobust.audit.diagnostics import is_randomised
+from ltrobust.audit.escalation import run_escalations
 from ltrobust.audit.session import AuditSession, CleanResult, make_outcome
 from ltrobust.audit.sweep import run_sweep, run_unbounded
 from ltrobust.audit.tail_targets import AA_TARGETS, TailTargets, wants_aa_targets
@@ -168,6 +169,11 @@ def run_audit(
         diag["worst_only"] = runs.worst_only
     if diag_cfg is not None:
         diag.update(measure(session, diag_cfg, clean, runs))
+        survivors = robust_mask(session.y, clean.pred, *runs.preds.values(), *runs.extra.values())
+        escalation = run_escalations(session, diag_cfg, diag, survivors, clean.pred)
+        if escalation is not None:
+            diag["escalation"] = escalation.section
+            runs.extra.update(escalation.preds)
     tail = TailTargets(session, clean)
     if clean.aa_targets is not None:
         diag["aa_targets"] = tail.stats(clean.aa_targets)

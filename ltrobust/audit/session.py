@@ -191,6 +191,7 @@ class AuditSession:
         pos: torch.Tensor | None = None,
         observe: bool = False,
         details: bool = False,
+        repeats: int = 1,
     ) -> PassResult:
         """Predictions of the model under ``attack`` for every sample, or for those at ``pos``.
 
@@ -200,7 +201,8 @@ class AuditSession:
         adversarial examples are always classified by it). With ``alive`` (bool, N) only those
         samples are attacked and the others keep ``clean_pred``. ``observe`` records the
         zero-gradient shares of the attack's gradients, ``details`` AutoAttack's component per
-        sample. Under ``--amp bf16`` an iterative attack iterates in bfloat16 and its final
+        sample; ``repeats`` classifies every final point that many times (a randomised model:
+        the first wrong prediction counts). Under ``--amp bf16`` an iterative attack iterates in bfloat16 and its final
         points are classified in float32 (that prediction counts); flips are counted in
         :meth:`amp_report`.
         """
@@ -216,6 +218,7 @@ class AuditSession:
             clean_pred=clean_pred,
             observe=observe,
             details=details,
+            repeats=repeats,
         )
         rec, secs = self.engine.run_pass(
             label, fn, pos=pos, batch_sensitive=not isinstance(attack, IterativeAttack)

@@ -9,7 +9,8 @@ Verdict of a scope:
 
 - ``inflated``: a gradient-masking check fired there (kappa sensitivity, adaptive gap, PGD-vs-AA
   gap, zero gradients, unbounded attack not reaching 0%, Square beating white-box attacks,
-  targeted APGD towards tail classes breaking what every other attack missed, FGSM beating PGD) and PGD-20 lies more than ``inflation`` above the believed accuracy;
+  targeted APGD towards tail classes or an escalation attack breaking what every other attack
+  missed, FGSM beating PGD) and PGD-20 lies more than ``inflation`` above the believed accuracy;
 - ``suspect``: any check fired (randomised model, softmax outputs, PGD not converged, or a masking
   check with little inflation), or no scale-invariant attack was run, so the evidence is thin;
 - ``reliable``: none of that.
@@ -37,6 +38,7 @@ MASKING_CHECKS = (
     "unbounded_not_zero",
     "square_breaks_more",
     "tail_targets_break_more",
+    "escalation_breaks_more",
     "fgsm_beats_pgd",
 )
 
@@ -120,6 +122,13 @@ _DIAGNOSTIC_CHECKS = (
         "newly_broken_share",
         "tail_targets",
         "targeted APGD towards tail classes breaks samples every other attack missed",
+    ),
+    (
+        "escalation_breaks_more",
+        "escalation",
+        "newly_broken_share",
+        "escalation",
+        "an escalation attack (Square or EOT) breaks samples every gradient attack missed",
     ),
 )
 

@@ -80,6 +80,19 @@ def print_verdict(report: Any) -> None:
             stdout.print(f"           - {shown(flag)}", highlight=False)
 
 
+def print_escalation(report: Any) -> None:
+    """The escalation attacks that ran (Square, EOT), why, and what they broke."""
+    esc = report.diagnostics.get("escalation")
+    if not esc:
+        return
+    for r in esc.get("ran") or []:
+        stdout.print(
+            f"escalation: {shown(r['attack'])} on {r['attacked']} surviving samples broke "
+            f"{r['newly_broken']} more ({shown(r['why'])})",
+            highlight=False,
+        )
+
+
 def print_aa_targets(report: Any) -> None:
     """AutoAttack's target classes against the tail, and what tail-targeted APGD added."""
     diag = report.diagnostics

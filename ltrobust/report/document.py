@@ -24,6 +24,7 @@ from ltrobust.report.blocks import (
 )
 from ltrobust.report.document_diagnostics import (
     aa_targets_section,
+    escalation_section,
     sweep_section,
     verdict_section,
     zero_grad_section,
@@ -57,6 +58,7 @@ def build_document(report: AuditReport, plots: dict[str, bytes]) -> Document:
         sweep_section,
         zero_grad_section,
         aa_targets_section,
+        escalation_section,
         _landing,
         _provenance,
     ):

@@ -231,3 +231,31 @@ def aa_targets_section(report: AuditReport, plots: dict[str, bytes]) -> list[Blo
             )
         )
     return out
+
+
+def escalation_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
+    """The attacks the diagnostics escalated to (Square, EOT), why, and what they broke."""
+    esc = (report.diagnostics or {}).get("escalation")
+    if not esc:
+        return []
+    newly = esc.get("newly_broken_share") or {}
+    rows = [
+        [
+            Cell(str(r.get("attack"))),
+            Cell(str(r.get("why"))),
+            Cell(str(r.get("attacked"))),
+            Cell(str(r.get("newly_broken"))),
+        ]
+        for r in esc.get("ran") or []
+    ]
+    return [
+        Heading("Escalation past gradient masking", "escalation"),
+        Para(
+            f"The diagnostics found what gradient attacks cannot see through, so stronger attacks "
+            f"ran on the {esc.get('attacked')} samples every attack had left correct. They broke "
+            f"{esc.get('newly_broken')} more ({pct(newly.get('overall'))}% of all; "
+            + ", ".join(f"{g} {pct(v)}%" for g, v in (newly.get("groups") or {}).items())
+            + "); the worst case and the believed accuracy include them."
+        ),
+        Table(["attack", "why", "attacked", "newly broken"], rows, "One after the other."),
+    ]

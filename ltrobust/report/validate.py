@@ -226,6 +226,28 @@ DIAGNOSTICS = Obj(
             optional=True,
             closed=False,
         ),
+        "escalation": Obj(
+            {
+                "ran": ListOf(
+                    Obj(
+                        {
+                            "attack": Str(),
+                            "why": Str(),
+                            "settings": MapOf(ANY),
+                            "repeats": COUNT,
+                            "attacked": COUNT,
+                            "newly_broken": COUNT,
+                            "seconds": SECONDS,
+                        },
+                        closed=False,
+                    )
+                ),
+                "attacked": COUNT,
+                "newly_broken": COUNT,
+                "newly_broken_share": SCOPED,
+            },
+            closed=False,
+        ),
         "aa_tail": Obj(
             {
                 "attack": Obj(
