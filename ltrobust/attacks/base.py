@@ -49,6 +49,10 @@ class Attack(ABC):
 
     #: whether the attack draws a random start (it then needs ``seeds`` or a ``generator``)
     random_start: bool = False
+    #: how a random start is drawn: ``uniform`` in the ball, clipped to the box; ``uniform-noclip``
+    #: not clipped before the first gradient (RoBal's and AT-BSL's evaluation code);
+    #: ``normal-S``: ``x + S * N(0, 1)``, not clipped (AT-BSL's FGSM, S = 0.001)
+    start_kind: str = "uniform"
 
     def __init__(self, threat: ThreatModel, name: str) -> None:
         self.threat = threat
@@ -124,25 +128,21 @@ class Attack(ABC):
     ) -> torch.Tensor:
         if not self.random_start:
             return x.clone()
+        normal = self.threat.norm == "l2" or self.start_kind.startswith("normal-")
         if seeds is not None:
             uniform = per_sample_noise(x.shape, seeds)
-            gauss = (
-                per_sample_noise(x.shape, seeds, normal=True)
-                if self.threat.norm == "l2"
-                else uniform
-            )
+            gauss = per_sample_noise(x.shape, seeds, normal=True) if normal else uniform
         else:
             gen = generator if generator is not None else torch.Generator().manual_seed(0)
             dev = gen.device
             uniform = torch.rand(x.shape, generator=gen, device=dev)
-            gauss = (
-                torch.randn(x.shape, generator=gen, device=dev)
-                if self.threat.norm == "l2"
-                else uniform
-            )
+            gauss = torch.randn(x.shape, generator=gen, device=dev) if normal else uniform
         uniform = uniform.to(device=x.device, dtype=x.dtype)
         gauss = gauss.to(device=x.device, dtype=x.dtype)
-        return self.threat.random_start(x, uniform, gauss)
+        if self.start_kind.startswith("normal-"):
+            return x + float(self.start_kind[len("normal-") :]) * gauss
+        clip = self.start_kind != "uniform-noclip"
+        return self.threat.random_start(x, uniform, gauss, clip=clip)
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor, seeds: torch.Tensor | None) -> None:
         if x.dim() < 2 or not x.is_floating_point():

@@ -33,6 +33,7 @@ class IterativeAttack(Attack):
         name: short name for reports.
         eot: expectation over transformation: the gradient of every step is the mean over
             ``eot`` forward and backward passes (for randomised models; Athalye et al. 2018).
+        start: how the random start is drawn (see :attr:`Attack.start_kind`).
 
     A call's ``observer`` (see :meth:`Attack.run`) sees every gradient, before momentum.
     """
@@ -48,6 +49,7 @@ class IterativeAttack(Attack):
         momentum: float | None = None,
         name: str = "pgd",
         eot: int = 1,
+        start: str = "uniform",
     ) -> None:
         super().__init__(threat, name)
         if steps < 1:
@@ -59,7 +61,10 @@ class IterativeAttack(Attack):
         self.momentum = momentum
         if eot < 1:
             raise ValueError(f"eot must be >= 1, got {eot}")
+        if start not in ("uniform", "uniform-noclip") and not start.startswith("normal-"):
+            raise ValueError(f"unknown start {start!r}")
         self.eot = eot
+        self.start_kind = start
         self._freeze()
 
     def _run(
@@ -107,4 +112,6 @@ class IterativeAttack(Attack):
         }
         if self.eot > 1:
             out["eot"] = self.eot
+        if self.random_start and self.start_kind != "uniform":
+            out["start"] = self.start_kind
         return out

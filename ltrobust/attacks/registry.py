@@ -80,7 +80,61 @@ ATTACKS = Registry(
     ],
 )
 
-#: every named attack in table order
+_TORCHATTACKS = "ltrobust.attacks.factories:torchattacks_attack"
+#: RoBal's evaluation budget relative to CIFAR's 8/255: eps 0.031, step 0.0078 (its configs)
+ROBAL_EPS = 0.031 / (8 / 255)
+ROBAL_STEP = 0.0078 / 0.031
+
+
+def _protocol(name: str, factory: str, description: str, **settings: object) -> Entry:
+    """An attack of a paper's evaluation protocol (docs/PROTOCOLS.md): listed apart, run by
+    ``--protocol``; budgets and steps keep their ratio to the audit's eps."""
+    return Entry(name, factory, description, settings, hidden=True)
+
+
+for _entry in (
+    _protocol("robal-fgsm", _ITERATIVE, "RoBal's FGSM (eps 0.031)", loss="ce", steps=1,
+              step_size="eps", random_start=False, eps_scale=ROBAL_EPS),
+    _protocol("robal-pgd20", _ITERATIVE, "RoBal's PGD-20 (eps 0.031, step 0.0078, unclipped start)",
+              loss="ce", steps=20, step_size=f"eps*{ROBAL_STEP!r}", start="uniform-noclip",
+              eps_scale=ROBAL_EPS),
+    _protocol("robal-mim20", _ITERATIVE, "RoBal's MIM (20 steps of 0.0078, momentum 1)", loss="ce",
+              steps=20, momentum=1.0, step_size=f"eps*{ROBAL_STEP!r}", start="uniform-noclip",
+              eps_scale=ROBAL_EPS),
+    _protocol("robal-cw20", _ITERATIVE, "RoBal's CW-20 (kappa 50, step 0.0078)", loss="cw",
+              kappa=50.0, steps=20, step_size=f"eps*{ROBAL_STEP!r}", start="uniform-noclip",
+              eps_scale=ROBAL_EPS),
+    _protocol("robal-aa", _AUTOATTACK, "RoBal's AutoAttack: APGD-CE + APGD-T at eps 0.031",
+              version="fast", eps_scale=ROBAL_EPS),
+    _protocol("atbsl-fgsm", _ITERATIVE, "AT-BSL's FGSM (start x + 0.001 N(0, 1))", loss="ce",
+              steps=1, step_size="eps", start="normal-0.001"),
+    _protocol("atbsl-pgd20", _ITERATIVE, "AT-BSL's PGD-20 (step eps/4, unclipped start)", loss="ce",
+              steps=20, step_size="eps*0.25", start="uniform-noclip"),
+    _protocol("atbsl-cw20", _ITERATIVE, "AT-BSL's CW-20 (kappa 50, step eps/4)", loss="cw",
+              kappa=50.0, steps=20, step_size="eps*0.25", start="uniform-noclip"),
+    _protocol("atbsl-lsa", _ITERATIVE, "AT-BSL's LSA: PGD-20 on CE(10 z)", loss="ce",
+              loss_scale=10.0, steps=20, step_size="eps*0.25", start="uniform-noclip"),
+    _protocol("ta-aa", _TORCHATTACKS, "torchattacks 3.5.1 AutoAttack(n_classes=C): 10 iterations, "
+              "C - 1 targets", attack="AutoAttack"),
+    _protocol("ta-fgsm", _TORCHATTACKS, "torchattacks 3.5.1 FGSM", attack="FGSM"),
+    _protocol("ta-pgd20", _TORCHATTACKS, "torchattacks 3.5.1 PGD-20, step eps/4", attack="PGD",
+              steps=20, step_size="eps*0.25"),
+    _protocol("ta-pgd20-slow", _TORCHATTACKS, "torchattacks 3.5.1 PGD-20, step eps/8", attack="PGD",
+              steps=20, step_size="eps*0.125"),
+    _protocol("ta-pgd100-slow", _TORCHATTACKS, "torchattacks 3.5.1 PGD-100, step eps/8",
+              attack="PGD", steps=100, step_size="eps*0.125"),
+    _protocol("robustlt-cw20", _ITERATIVE, "RobustLT's CW-20 (kappa 0, step eps/8)", loss="cw",
+              kappa=0.0, steps=20, step_size="eps*0.125"),
+    _protocol("mcat-pgd20", _ITERATIVE, "MCAT's PGD-20 (step eps/4)", loss="ce", steps=20,
+              step_size="eps*0.25"),
+    _protocol("reat-pgd100", _ITERATIVE, "REAT's PGD-100 (step assumed eps/4)", loss="ce",
+              steps=100, step_size="eps*0.25"),
+    _protocol("reat-cw100", _ITERATIVE, "REAT's CW-100 (kappa 50 and step eps/4 assumed)",
+              loss="cw", kappa=50.0, steps=100, step_size="eps*0.25"),
+):  # fmt: skip
+    ATTACKS.add(_entry)
+
+#: every named attack in table order (the protocols' own attacks are listed apart)
 ATTACK_NAMES = tuple(ATTACKS.names())
 #: the audit's default: every named attack except aa-fast, which aa contains
 DEFAULT_ATTACKS = tuple(name for name in ATTACK_NAMES if name != "aa-fast")

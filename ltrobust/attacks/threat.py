@@ -75,9 +75,10 @@ class ThreatModel:
         return grad / norms.view(-1, *([1] * (grad.dim() - 1)))
 
     def random_start(
-        self, x: torch.Tensor, uniform: torch.Tensor, gauss: torch.Tensor
+        self, x: torch.Tensor, uniform: torch.Tensor, gauss: torch.Tensor, clip: bool = True
     ) -> torch.Tensor:
-        """A point drawn uniformly from the ball around ``x``, clamped to ``bounds``.
+        """A point drawn uniformly from the ball around ``x``, clamped to ``bounds`` (unless
+        ``clip`` is False: some reference code takes its first gradient there).
 
         Args:
             x: N x ... clean inputs.
@@ -93,4 +94,4 @@ class ThreatModel:
             radius = self.eps * uniform.flatten(1)[:, 0] ** (1.0 / d)
             delta = direction * radius.view(-1, *([1] * (x.dim() - 1)))
         lo, hi = self.bounds
-        return (x + delta).clamp(lo, hi)
+        return (x + delta).clamp(lo, hi) if clip else x + delta

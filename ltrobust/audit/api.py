@@ -21,6 +21,7 @@ from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.cache import open_cache, prepare_cache
 from ltrobust.audit.config import AuditConfig
 from ltrobust.audit.inputs import load_inputs, threat_for
+from ltrobust.audit.protocol_run import plan_attacks
 from ltrobust.audit.provenance import cache_material, dataset_info, provenance
 from ltrobust.audit.runner import assemble_report, run_audit
 from ltrobust.audit.session import AuditSession, DataInfo
@@ -101,8 +102,12 @@ def audit(
     inputs = load_inputs(model, dataset if isinstance(dataset, EvalData) else cfg.dataset, cfg)
     data, loaded, warnings = inputs.data, inputs.loaded, inputs.warnings
     threat, step = threat_for(data, cfg, warnings)
+    attacks, rows = plan_attacks(cfg, threat, step)
+    cfg = replace(cfg, attacks=attacks)
     groups = class_groups(data.class_counts, cfg.groups)
-    info = DataInfo(data.name, data.num_classes, list(data.class_names), groups)
+    info = DataInfo(
+        data.name, data.num_classes, list(data.class_names), groups, list(data.class_counts)
+    )
     report_config = cfg.report_config(threat.eps, step, len(data.y))
     dataset_section = dataset_info(data, groups, cfg.groups)
     if baseline is not None:
@@ -128,7 +133,9 @@ def audit(
             cache=cache,
             progress=progress,
         )
-        parts = run_audit(session, cfg, data.indices, on_ready=lambda: prepare_cache(cache, ctx))
+        parts = run_audit(
+            session, cfg, data.indices, on_ready=lambda: prepare_cache(cache, ctx), rows=rows
+        )
     finally:
         dist.teardown(ctx)
     parts.warnings[:0] = warnings

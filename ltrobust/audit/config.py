@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ltrobust.attacks.registry import ATTACKS, DEFAULT_ATTACKS, parse_attack_list
+from ltrobust.audit.protocols import PROTOCOLS, check_protocols, parse_protocols
 from ltrobust.data.profile import GROUP_MODES
 from ltrobust.errors import ConfigError
 from ltrobust.models.options import LoadOptions
@@ -178,6 +179,15 @@ class AuditConfig:
         panel=DIAG,
     )
     thresholds: Thresholds = setting(factory=Thresholds, nested=True)
+    protocols: list[str] = setting(
+        factory=lambda: ["strict"],
+        flags=("--protocol",),
+        help="Also replay papers' evaluation protocols on the same samples: "
+        + ", ".join(PROTOCOLS.names())
+        + " (docs/PROTOCOLS.md); strict is ltrobust's worst case over every attack run.",
+        parse=parse_protocols,
+        show="strict",
+    )
     aa_tail_targets: bool = setting(
         False,
         help="Also run targeted APGD towards the tail classes (AutoAttack's top-9 targets "
@@ -231,6 +241,8 @@ class AuditConfig:
         if self.n is not None and self.n < 1:
             raise ConfigError(f"--n must be >= 1, got {self.n}")
         self.thresholds.validate()
+        self.protocols = parse_protocols(",".join(self.protocols))
+        check_protocols(self.protocols, self.norm)
 
     def reported(self) -> list[str]:
         """The attacks with a row of their own (``attacks`` without ``worst_only``)."""
@@ -262,6 +274,7 @@ class AuditConfig:
             "channels_last": self.channels_last,
             "compile": self.compile,
             "worst_only": list(self.worst_only),
+            "protocols": list(self.protocols),
             "n": n,
             "diagnostics": diag.to_dict() if diag is not None else None,
         }

@@ -20,6 +20,7 @@ from ltrobust.attacks.registry import build_attack
 from ltrobust.audit.config import AuditConfig, DiagnosticsConfig
 from ltrobust.audit.diagnostics import is_randomised
 from ltrobust.audit.escalation import run_escalations
+from ltrobust.audit.protocol_run import RowMap, protocol_sections
 from ltrobust.audit.session import AuditSession, CleanResult, make_outcome
 from ltrobust.audit.sweep import run_sweep, run_unbounded
 from ltrobust.audit.tail_targets import AA_TARGETS, TailTargets, wants_aa_targets
@@ -57,6 +58,7 @@ class AuditParts:
     diagnostics: dict[str, Any]
     verdict: dict[str, Any] | None
     warnings: list[str]
+    protocols: dict[str, Any] | None = None
 
 
 def robust_mask(y: torch.Tensor, *preds: torch.Tensor) -> torch.Tensor:
@@ -148,6 +150,7 @@ def run_audit(
     config: AuditConfig,
     indices: torch.Tensor,
     on_ready: Callable[[], None] | None = None,
+    rows: RowMap | None = None,
 ) -> AuditParts:
     """Clean, every attack of ``config``, (with ``config.diagnose``) the diagnostics and the
     verdict, and the per-sample worst case; see the module doc. ``on_ready`` is called once
@@ -207,7 +210,16 @@ def run_audit(
         diag["checks"], verdict = judge(
             runs.outcomes, worst, diag, groups, diag_cfg.thresholds, clean.outcome
         )
-    return AuditParts(clean.outcome, runs.outcomes, worst, per_sample, diag, verdict, warnings)
+    protocols = None
+    if config.protocols != ["strict"]:
+        preds = {**runs.preds, **runs.extra}
+        counts = session.info.class_counts
+        protocols = protocol_sections(
+            config, rows or {}, preds, clean.pred, robust, y, session.info, counts
+        )
+    return AuditParts(
+        clean.outcome, runs.outcomes, worst, per_sample, diag, verdict, warnings, protocols
+    )
 
 
 def assemble_report(
@@ -228,4 +240,5 @@ def assemble_report(
         per_sample=parts.per_sample,
         diagnostics={"warnings": parts.warnings, **parts.diagnostics},
         verdict=parts.verdict,
+        protocols=parts.protocols,
     )

@@ -12,7 +12,7 @@ float32 re-check of ``--amp bf16`` (:meth:`amp_report`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -35,12 +35,13 @@ from ltrobust.runtime.progress import Progress
 
 @dataclass(frozen=True)
 class DataInfo:
-    """The audited data's name, classes and groups (class indices per group)."""
+    """The audited data's name, classes, groups (class indices per group) and training counts."""
 
     name: str
     num_classes: int
     class_names: list[str]
     groups: dict[str, list[int]]
+    class_counts: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -121,13 +121,19 @@ def audit_command(
 
 def print_audit(report: Any, resume: bool) -> None:
     """Warnings, how the run went, the table, the verdict and AutoAttack's tail targets."""
-    from ltrobust.cli.verdict import print_aa_targets, print_escalation, print_verdict
+    from ltrobust.cli.verdict import (
+        print_aa_targets,
+        print_escalation,
+        print_protocols,
+        print_verdict,
+    )
 
     for w in report.diagnostics.get("warnings", []):
         warn(w)
     print_execution(report, resume)
     print_report_table(report)
     print_verdict(report)
+    print_protocols(report)
     print_escalation(report)
     print_aa_targets(report)
 

@@ -123,3 +123,32 @@ def print_aa_targets(report: Any) -> None:
             f"all; {per})",
             highlight=False,
         )
+
+
+def print_protocols(report: Any) -> None:
+    """One row per replayed protocol: the headline robust number it would publish, overall,
+    per group and balanced, and its gap to strict on the same samples (McNemar p)."""
+    protocols = getattr(report, "protocols", None)
+    if not protocols:
+        return
+    groups = list(report.dataset["groups"])
+    table = Table(
+        title="protocols: what each paper's evaluation would publish · robust recall %",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for col in ("protocol", "headline", "overall", *groups, "balanced", "gap to strict"):
+        table.add_column(shown(col), justify="left" if col in ("protocol", "headline") else "right")
+    for name, sec in protocols.items():
+        pub, gap = sec["published"], sec["gap"]["overall"]
+        delta = gap.get("gap")
+        gap_text = "—" if delta is None else f"{100 * delta:+.1f} (p={gap['p']:.2g})"
+        table.add_row(
+            shown(name),
+            shown(sec["headline"]) + (f" · n={sec['n']}" if sec.get("positions") else ""),
+            pct(pub.get("overall")),
+            *[pct((pub.get("groups") or {}).get(g)) for g in groups],
+            pct(pub.get("balanced")),
+            gap_text,
+        )
+    stdout.print(table)

@@ -29,6 +29,7 @@ from ltrobust.report.document_diagnostics import (
     verdict_section,
     zero_grad_section,
 )
+from ltrobust.report.document_protocols import protocols_section
 from ltrobust.report.schema import AuditReport, Outcome
 
 
@@ -53,6 +54,7 @@ def build_document(report: AuditReport, plots: dict[str, bytes]) -> Document:
     for section in (
         _headline,
         verdict_section,
+        protocols_section,
         _group_table,
         _per_class,
         sweep_section,

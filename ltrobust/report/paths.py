@@ -4,7 +4,9 @@
 per-sample worst case; ``worst_case`` is accepted too). ``scope`` is ``overall``, a group name
 (``head``/``body``/``tail`` or ``many``/``medium``/``few``), ``balanced`` (mean per-class
 recall), ``worst_class`` (the lowest class recall) or ``class:<index or name>``.
-Examples: ``worst.tail``, ``aa.overall``, ``pgd20.class:Coat``, ``clean.class:3``.
+Examples: ``worst.tail``, ``aa.overall``, ``pgd20.class:Coat``, ``clean.class:3``. A paper
+protocol's numbers (``--protocol``): ``protocol:<name>.<row>.<scope>``, e.g.
+``protocol:robal.aa.tail`` (:mod:`ltrobust.report.protocol_paths`).
 
 Torch-free: gating and comparing read JSON only.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltrobust.errors import ConfigError
+from ltrobust.report import protocol_paths
 from ltrobust.report.schema import AuditReport, Outcome
 
 FIXED_SCOPES = ("overall", "balanced", "worst_class")
@@ -49,6 +52,14 @@ class MetricValue:
 def parse_metric_path(text: str) -> MetricPath:
     """Syntax only: ``outcome.scope``; raises :class:`ConfigError` with an example."""
     raw = text.strip()
+    if raw.lower().startswith(protocol_paths.PREFIX):
+        head, dot, scope = raw.rpartition(".")
+        if not dot or head.count(".") != 1 or not scope:
+            raise ConfigError(
+                f"metric path {text!r} must be protocol:<name>.<row>.<scope>, e.g. "
+                "protocol:robal.aa.tail or protocol:at-bsl.headline.overall"
+            )
+        return MetricPath(raw, protocol_paths.PREFIX + head[len(protocol_paths.PREFIX) :], scope)
     outcome, dot, scope = raw.partition(".")
     if not dot or not outcome or not scope:
         raise ConfigError(
@@ -100,6 +111,9 @@ def resolve(report: AuditReport, path: MetricPath | str) -> MetricPath:
     """Check ``path`` against ``report``: the outcome, group or class must exist."""
     p = parse_metric_path(path) if isinstance(path, str) else path
     where = f"metric path {p.text!r}"
+    if p.outcome.startswith(protocol_paths.PREFIX):
+        protocol_paths.check_scope(report, p.outcome, p.scope, where)
+        return p
     if p.outcome not in outcome_names(report):
         raise ConfigError(
             f"{where}: unknown outcome {p.outcome!r}; this report has "
@@ -119,6 +133,8 @@ def resolve(report: AuditReport, path: MetricPath | str) -> MetricPath:
 def metric_value(report: AuditReport, path: MetricPath | str) -> MetricValue:
     """The value of a (resolved or textual) metric path in ``report``."""
     p = resolve(report, path)
+    if p.outcome.startswith(protocol_paths.PREFIX):
+        return MetricValue(*protocol_paths.value(report, p.outcome, p.scope))
     s = get_outcome(report, p.outcome).summary
     if p.scope == "overall":
         return MetricValue(s.accuracy, s.correct, s.n, None)
@@ -142,6 +158,8 @@ def sample_flags(report: AuditReport, outcome: str) -> dict[int, tuple[int, bool
     clean: clean prediction correct; an attack: its adversarial prediction correct; worst:
     the ``robust`` flag (correct clean and under every attack).
     """
+    if outcome.startswith(protocol_paths.PREFIX):
+        return protocol_paths.flags(report, outcome)
     ps: dict[str, Any] = report.per_sample or {}
     index, y = ps.get("index"), ps.get("y")
     if not index or y is None or len(index) != len(y):

@@ -54,6 +54,8 @@ class AuditReport:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     verdict: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
+    #: the papers' protocols replayed on the same samples (``--protocol``; absent otherwise)
+    protocols: dict[str, Any] | None = None
 
     def outcomes(self) -> list[Outcome]:
         """Clean, every attack in run order, then the worst case."""
@@ -61,7 +63,10 @@ class AuditReport:
         return rows + ([self.worst_case] if self.worst_case is not None else [])
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out["protocols"] is None:  # an audit without --protocol writes the format it always did
+            del out["protocols"]
+        return out
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)

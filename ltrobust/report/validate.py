@@ -293,6 +293,48 @@ VERDICT = Obj(
     closed=False,
 )
 
+_GAP = Obj(
+    {"gap": DIFFERENCE.or_null(), "b": COUNT, "c": COUNT, "p": Num(0, 1).or_null()},
+    closed=False,
+)
+_PUBLISHED = Obj(
+    {
+        "overall": FRACTION.or_null(),
+        "balanced": FRACTION.or_null(),
+        "groups": MapOf(FRACTION.or_null()),
+    },
+    closed=False,
+)
+PROTOCOL = Obj(
+    {
+        "description": Str(),
+        "leaves_out": Str(),
+        "verified": Str(),
+        "test_set": Str("balanced", "long-tailed"),
+        "n": COUNT,
+        "positions": ListOf(Int(0), unique=True),
+        "rows": MapOf(
+            Obj(
+                {
+                    "attack": Str().or_null(),
+                    "overall": FRACTION.or_null(),
+                    "balanced": FRACTION.or_null(),
+                    "groups": MapOf(FRACTION.or_null()),
+                    "per_class": ListOf(FRACTION.or_null()),
+                },
+                closed=False,
+            )
+        ),
+        "headline": Str(),
+        "published": _PUBLISHED,
+        "strict": _PUBLISHED,
+        "gap": Obj({"overall": _GAP, "groups": MapOf(_GAP)}, closed=False),
+        "deviations": STRINGS,
+    },
+    optional=frozenset({"positions", "leaves_out"}),
+    closed=False,
+)
+
 #: the whole report, fields in the order ``AuditReport.to_dict`` writes them
 REPORT = Obj(
     {
@@ -306,7 +348,9 @@ REPORT = Obj(
         "diagnostics": DIAGNOSTICS,
         "verdict": VERDICT.or_null(),
         "schema_version": Int(1),
-    }
+        "protocols": MapOf(PROTOCOL),
+    },
+    optional=frozenset({"protocols"}),
 )
 
 

@@ -1,0 +1,192 @@
+"""Replaying the papers' protocols on the audit's samples (docs/PROTOCOLS.md).
+
+:func:`plan_attacks` merges every requested protocol's attacks into the audit's list, running
+an attack once however many protocols use it with identical settings. After the audit,
+:func:`protocol_sections` scores each protocol's rows as that paper does (an attack's accuracy
+is the share of samples classified correctly after it, clean errors included; no worst case
+across attacks), on its test set, and puts beside its headline number the ``strict`` one on the
+same samples: the gap per group and an exact McNemar test on the paired per-sample outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from ltrobust.attacks.registry import build_attack
+from ltrobust.attacks.threat import ThreatModel
+from ltrobust.audit.config import AuditConfig
+from ltrobust.audit.protocols import PROTOCOLS, protocol_attacks
+from ltrobust.audit.session import DataInfo
+from ltrobust.data.profile import lt_counts
+from ltrobust.report.significance import mcnemar_exact
+
+#: (protocol, row label) -> the attack that runs for it
+RowMap = dict[tuple[str, str], str]
+
+
+def _key(settings: Mapping[str, Any]) -> str:
+    return repr(sorted((k, v) for k, v in settings.items() if k != "name"))
+
+
+def plan_attacks(config: AuditConfig, threat: ThreatModel, step: float) -> tuple[list[str], RowMap]:
+    """The audit's attacks (``config.attacks`` when ``strict`` is asked for) followed by every
+    protocol attack not already in the list with identical settings, and which attack serves
+    each protocol row."""
+    planned = list(config.attacks) if "strict" in config.protocols else []
+    seen = {_key(build_attack(a, threat, step, seed=config.seed).settings()): a for a in planned}
+    rows: RowMap = {}
+    for protocol, label, attack in protocol_attacks(config.protocols):
+        key = _key(build_attack(attack, threat, step, seed=config.seed).settings())
+        if key not in seen:
+            seen[key] = attack
+            planned.append(attack)
+        rows[(protocol, label)] = seen[key]
+    return planned, rows
+
+
+def long_tailed_subset(y: torch.Tensor, class_counts: Sequence[int]) -> torch.Tensor:
+    """Positions of a long-tailed test set drawn from the audited samples ``y`` (N): the
+    training profile's imbalance ratio applied with the largest per-class count as n_max, the
+    first samples of each class in audit order (TAET's test set, made deterministic)."""
+    c = len(class_counts)
+    present = torch.bincount(y.cpu(), minlength=c)
+    ratio = max(class_counts) / max(1, min(class_counts))
+    want = lt_counts(int(present.max()), max(1.0, ratio), c) if c > 1 else [int(present[0])]
+    keep = []
+    for cls in range(c):
+        where = (y.cpu() == cls).nonzero().flatten()
+        keep.append(where[: min(want[cls], len(where))])
+    return torch.cat(keep).sort().values
+
+
+def _scores(ok: torch.Tensor, y: torch.Tensor, info: DataInfo) -> dict[str, Any]:
+    """Overall, balanced (mean per-class) and per-group accuracy of correctness flags."""
+    per_class = []
+    for cls in range(info.num_classes):
+        mask = y == cls
+        per_class.append(float(ok[mask].double().mean()) if bool(mask.any()) else None)
+    present = [v for v in per_class if v is not None]
+    groups = {}
+    for g, classes in info.groups.items():
+        mask = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+        groups[g] = float(ok[mask].double().mean()) if bool(mask.any()) else None
+    return {
+        "overall": float(ok.double().mean()) if len(ok) else None,
+        "balanced": sum(present) / len(present) if present else None,
+        "groups": groups,
+        "per_class": per_class,
+    }
+
+
+def _gap(
+    row: torch.Tensor, strict: torch.Tensor, y: torch.Tensor, info: DataInfo
+) -> dict[str, Any]:
+    """Per scope: strict minus the row's accuracy, and the exact McNemar test on the pairs
+    (b: the row counts a sample correct that strict breaks; c: the reverse)."""
+
+    def one(mask: torch.Tensor) -> dict[str, Any]:
+        if not bool(mask.any()):
+            return {"gap": None, "b": 0, "c": 0, "p": None}
+        r, s = row[mask], strict[mask]
+        b, c = int((r & ~s).sum()), int((~r & s).sum())
+        gap = float(s.double().mean() - r.double().mean())
+        return {"gap": gap, "b": b, "c": c, "p": mcnemar_exact(b, c)}
+
+    groups = {
+        g: one(torch.isin(y, torch.tensor(cls, dtype=y.dtype))) for g, cls in info.groups.items()
+    }
+    return {"overall": one(torch.ones_like(y, dtype=torch.bool)), "groups": groups}
+
+
+def _extra(
+    entry_settings: Mapping[str, Any], ok: torch.Tensor, y: torch.Tensor, counts: Sequence[int]
+) -> dict[str, Any]:
+    """Metrics one protocol adds: MCAT's tail (classes with fewer training images than
+    ``tail_below``), RoBal's sums of per-class recall over 10 blocks of classes when C >= 100."""
+    out: dict[str, Any] = {}
+    c = len(counts)
+    if entry_settings.get("block_sums") and c >= 100 and c % 10 == 0:
+        recall = [
+            float(ok[y == k].double().mean()) if bool((y == k).any()) else 0.0 for k in range(c)
+        ]
+        size = c // 10
+        out["block_recall_sums"] = [sum(recall[i : i + size]) for i in range(0, c, size)]
+    below = entry_settings.get("tail_below")
+    if below is not None:
+        tail = [c for c, n in enumerate(counts) if n < below]
+        mask = torch.isin(y, torch.tensor(tail, dtype=y.dtype)) if tail else None
+        out[f"tail_below_{below}"] = (
+            float(ok[mask].double().mean()) if mask is not None and bool(mask.any()) else None
+        )
+    return out
+
+
+def protocol_section(
+    name: str,
+    rows: RowMap,
+    preds: Mapping[str, torch.Tensor],
+    clean_pred: torch.Tensor,
+    robust: torch.Tensor,
+    y: torch.Tensor,
+    info: DataInfo,
+    counts: Sequence[int],
+) -> dict[str, Any]:
+    """What protocol ``name`` would publish on the audited samples, and its gap to strict."""
+    entry, _ = PROTOCOLS.lookup(name)
+    settings = entry.settings
+    pick = (
+        long_tailed_subset(y, counts)
+        if settings["test_set"] == "long-tailed"
+        else torch.arange(len(y))
+    )
+    ys, strict = y[pick], robust[pick]
+    table: dict[str, Any] = {"clean": {"attack": None, **_scores(clean_pred[pick] == ys, ys, info)}}
+    flags = {"clean": clean_pred[pick] == ys}
+    for label, _attack in settings["rows"]:
+        attack = rows[(name, label)]
+        ok = preds[attack][pick] == ys
+        flags[label] = ok
+        table[label] = {
+            "attack": attack,
+            **_scores(ok, ys, info),
+            **_extra(settings, ok, ys, counts),
+        }
+    headline = settings["headline"]
+    head_ok = strict if headline == "worst case" else flags[headline]
+    published = _scores(head_ok, ys, info)
+    return {
+        "description": entry.description,
+        "leaves_out": settings["leaves_out"],
+        "source": settings["source"],
+        "verified": settings["verified"],
+        "test_set": settings["test_set"],
+        "n": len(ys),
+        **({"positions": [int(i) for i in pick.tolist()]} if len(pick) < len(y) else {}),
+        "rows": table if name != "strict" else {},
+        "headline": headline,
+        "published": {k: published[k] for k in ("overall", "balanced", "groups")},
+        "strict": {k: v for k, v in _scores(strict, ys, info).items() if k != "per_class"},
+        "gap": _gap(head_ok, strict, ys, info),
+        "deviations": list(settings["deviations"]),
+    }
+
+
+def protocol_sections(
+    config: AuditConfig,
+    rows: RowMap,
+    preds: Mapping[str, torch.Tensor],
+    clean_pred: torch.Tensor,
+    robust: torch.Tensor,
+    y: torch.Tensor,
+    info: DataInfo,
+    counts: Sequence[int],
+) -> dict[str, Any]:
+    """Every requested protocol's section, in the order given."""
+    y = y.cpu()
+    return {
+        name: protocol_section(name, rows, preds, clean_pred, robust, y, info, counts)
+        for name in config.protocols
+    }

@@ -1,0 +1,197 @@
+"""The papers' evaluation protocols as one declarative table (docs/PROTOCOLS.md).
+
+``ltrobust audit MODEL --protocol robal,at-bsl,...,strict`` replays what each paper's
+evaluation code does — its attacks with their settings, each scored on its own (no paper takes
+a per-sample worst case across its attacks), its test set and the metrics it publishes — on the
+same samples as ``strict``, ltrobust's per-sample worst case over every attack the audit ran.
+Each row names the attacks (rows of :data:`ltrobust.attacks.registry.ATTACKS`), the headline
+robust number the paper publishes, the official code it was verified against and every
+deviation of the replay. Budgets and steps are CIFAR's (8/255) in the papers; on another
+dataset they keep their ratio to the dataset's eps. This module is torch-free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ltrobust.errors import ConfigError
+from ltrobust.registry import Entry, Registry
+from ltrobust.values import parse_names
+
+_SECTION = "ltrobust.audit.protocol_run:protocol_section"
+#: the deviation every replay has: no paper seeds its random starts reproducibly
+SEEDS = (
+    "random starts come from ltrobust's per-sample seeds; the official code seeds nothing (or "
+    "from the clock), so only their distribution can be replayed"
+)
+
+
+def _protocol(name: str, description: str, **settings: Any) -> Entry:
+    return Entry(name, _SECTION, description, settings)
+
+
+PROTOCOLS = Registry(
+    "protocol",
+    [
+        _protocol(
+            "strict",
+            "ltrobust: the per-sample worst case over every attack the audit ran, every "
+            "protocol's included",
+            leaves_out="nothing it ran: a sample counts as robust only if it survives clean evaluation and every attack of every protocol",
+            rows=(),
+            headline="worst case",
+            test_set="balanced",
+            verified="-",
+            source="docs/METHODS.md",
+            deviations=(),
+        ),
+        _protocol(
+            "robal",
+            "RoBal (Wu et al., CVPR 2021): test.py -a ALL",
+            leaves_out="scores each attack on its own (no per-sample worst case across attacks); its AutoAttack is APGD-CE + APGD-T only (no FAB-T, no Square); eps 0.031 instead of 8/255",
+            rows=(
+                ("FGSM", "robal-fgsm"),
+                ("PGD-20", "robal-pgd20"),
+                ("MIM-20", "robal-mim20"),
+                ("CW-20", "robal-cw20"),
+                ("AA", "robal-aa"),
+            ),
+            headline="AA",
+            test_set="balanced",
+            verified="full",
+            block_sums=True,
+            source="wutong16/Adversarial_Long-Tail@ab2f3a7: test.py, attacks/{pgd_attack,"
+            "other_attacks,auto_attack}.py, configs/*_eval.yaml",
+            deviations=(
+                SEEDS,
+                "its official CIFAR-10 RoBal-R config attacks the cosines at scale 1; the replay "
+                "attacks the model as deployed",
+            ),
+        ),
+        _protocol(
+            "at-bsl",
+            "AT-BSL (Yue et al., CVPR 2024): eval.py",
+            leaves_out="scores each attack on its own; its AutoAttack is torchattacks' (APGD, APGD-T and FAB with 10 iterations, C - 1 targets, a faster Square schedule); no group numbers",
+            rows=(
+                ("FGSM", "atbsl-fgsm"),
+                ("PGD-20", "atbsl-pgd20"),
+                ("CW-20", "atbsl-cw20"),
+                ("LSA", "atbsl-lsa"),
+                ("AA", "ta-aa"),
+            ),
+            headline="AA",
+            test_set="balanced",
+            verified="full",
+            source="NISPLab/AT-BSL@23f433e: eval.py; torchattacks 3.5.1 (pinned there)",
+            deviations=(SEEDS,),
+        ),
+        _protocol(
+            "reat",
+            "REAT (Li et al.): no evaluation code; the training monitor's torchattacks PGD-20 "
+            "and the paper's PGD-100, CW-100 and AutoAttack",
+            leaves_out="publishes PGD-20 (no scale-invariant attack in the headline) and scores each attack on its own",
+            rows=(
+                ("PGD-20", "ta-pgd20"),
+                ("PGD-100", "reat-pgd100"),
+                ("CW-100", "reat-cw100"),
+                ("AA", "aa"),
+            ),
+            headline="PGD-20",
+            test_set="balanced",
+            verified="partial",
+            source="GuanlinLee/REAT@a7909fd: train.py (monitor); paper §5",
+            deviations=(
+                SEEDS,
+                "only PGD-20 is verified from code; the steps of PGD-100 and CW-100 (eps/4), "
+                "CW's kappa (50) and the AutoAttack version (fra31 standard) are assumptions",
+            ),
+        ),
+        _protocol(
+            "robustlt",
+            "RobustLT (Zhang et al., CVPR 2026): eval.py with configs/eval/{nat,pgd,cw,aa}",
+            leaves_out="scores each attack on its own; PGD and CW take steps of eps/8; torchattacks' AutoAttack",
+            rows=(("PGD-20", "ta-pgd20-slow"), ("CW-20", "robustlt-cw20"), ("AA", "ta-aa")),
+            headline="AA",
+            test_set="balanced",
+            verified="full",
+            source="zhang-lilin/RobustLT@2d63979: eval.py, core/metrics.py, configs/eval/*.yaml",
+            deviations=(SEEDS,),
+        ),
+        _protocol(
+            "mcat",
+            "MCAT (Xian et al., 2026): trainer._evaluate_epoch",
+            leaves_out="scores PGD-20 and AutoAttack separately; its tail (classes with fewer than 20 training images) is empty on CIFAR-10-LT",
+            rows=(("PGD-20", "mcat-pgd20"), ("AA", "aa")),
+            headline="AA",
+            test_set="balanced",
+            verified="full",
+            source="yneversky/MCAT@f19c2af: MACT_code.zip mcat/{attacks,trainer}.py",
+            deviations=(SEEDS,),
+            tail_below=20,
+        ),
+        _protocol(
+            "taet",
+            "TAET (Wang et al., CVPR 2025): TAET.ipynb cells 10-12, on a long-tailed test set",
+            leaves_out="publishes PGD-20 with steps of eps/8 on a long-tailed test set (balanced accuracy); no per-sample worst case",
+            rows=(
+                ("FGSM", "ta-fgsm"),
+                ("PGD-20", "ta-pgd20-slow"),
+                ("PGD-100", "ta-pgd100-slow"),
+                ("AA", "ta-aa"),
+            ),
+            headline="PGD-20",
+            test_set="long-tailed",
+            verified="full",
+            source="BuhuiOK/TAET-...@a374adf: code/TAET/TAET.ipynb, datasets/create_cifar10-lt",
+            deviations=(
+                SEEDS,
+                "the long-tailed test set is drawn from the audited samples by the training "
+                "profile (the code's images were chosen without a seed)",
+                "no 224x224 upsampling before the attack (the audited model takes its own input "
+                "size); the unbounded L2 CW and DeepFool rows are left out (outside the threat "
+                "model)",
+            ),
+        ),
+        _protocol(
+            "robustbench",
+            "RobustBench: robustbench.eval.benchmark with AutoAttack's standard version",
+            leaves_out="AutoAttack's standard version only: no adaptive or logit-scaling attack, no group numbers",
+            rows=(("AA", "aa"),),
+            headline="AA",
+            test_set="balanced",
+            verified="full",
+            source="RobustBench/robustbench@78fcc9e: robustbench/eval.py; fra31/auto-attack@a392200",
+            deviations=(
+                SEEDS,
+                "the audited samples, not the first n_examples of the test set in file order",
+            ),
+        ),
+    ],
+)
+
+
+def parse_protocols(text: str) -> list[str]:
+    """``"robal, at-bsl"`` -> names, each checked against the table."""
+    names = parse_names(text, name="--protocol")
+    for name in names:
+        PROTOCOLS.lookup(name)
+    return names
+
+
+def protocol_attacks(names: list[str]) -> list[tuple[str, str, str]]:
+    """``(protocol, row label, attack)`` for every row of the protocols ``names``."""
+    out = []
+    for name in names:
+        entry, _ = PROTOCOLS.lookup(name)
+        out += [(name, label, attack) for label, attack in entry.settings["rows"]]
+    return out
+
+
+def check_protocols(names: list[str], norm: str) -> None:
+    """ConfigError for an unknown name, or a paper protocol with an L2 threat model (they are
+    all L-inf)."""
+    for name in names:
+        PROTOCOLS.lookup(name)
+    papers = [n for n in names if n != "strict"]
+    if papers and norm != "linf":
+        raise ConfigError(f"--protocol {','.join(papers)}: the papers' protocols are L-inf only")

@@ -1,0 +1,111 @@
+"""Paper protocols replayed beside strict (docs/PROTOCOLS.md): an attack two protocols run with
+the same settings runs once, each protocol scores its rows as its paper does, strict is never
+above any protocol's number, and the gap is tested with McNemar on the same samples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ltrobust.attacks import ThreatModel
+from ltrobust.audit.config import AuditConfig
+from ltrobust.audit.protocol_run import long_tailed_subset, plan_attacks, protocol_section
+from ltrobust.audit.protocols import PROTOCOLS
+from ltrobust.audit.session import DataInfo
+from ltrobust.cli.main import app
+from ltrobust.data.profile import lt_counts
+from ltrobust.errors import ConfigError
+from ltrobust.report.significance import mcnemar_exact
+
+from .conftest import save_audit_set, save_test_cnn
+
+runner = CliRunner()
+CIFAR = ThreatModel("linf", 8 / 255)
+
+
+def test_shared_attacks_run_once():
+    config = AuditConfig(attacks=["pgd20", "aa"], protocols=["mcat", "robustbench", "strict"])
+    attacks, rows = plan_attacks(config, CIFAR, 2 / 255)
+    # MCAT's PGD-20 (step eps/4 = 2/255 here) and AA, and RobustBench's AA, are strict's own
+    assert attacks == ["pgd20", "aa"]
+    assert rows[("mcat", "PGD-20")] == "pgd20" and rows[("robustbench", "AA")] == "aa"
+    # on a dataset whose step is not eps/4, MCAT's PGD-20 is an attack of its own
+    attacks, rows = plan_attacks(config, ThreatModel("linf", 0.1), 0.01)
+    assert attacks == ["pgd20", "aa", "mcat-pgd20"] and rows[("mcat", "PGD-20")] == "mcat-pgd20"
+    # without strict only the protocols' attacks run
+    attacks, _ = plan_attacks(AuditConfig(protocols=["at-bsl"]), CIFAR, 2 / 255)
+    assert attacks == ["atbsl-fgsm", "atbsl-pgd20", "atbsl-cw20", "atbsl-lsa", "ta-aa"]
+
+
+def test_protocol_names_and_threat_model_are_checked():
+    assert set(PROTOCOLS.names()) >= {"robal", "at-bsl", "reat", "robustlt", "mcat", "taet"}
+    with pytest.raises(ConfigError, match="unknown protocol 'deepmind'"):
+        AuditConfig(protocols=["deepmind"]).validate()
+    with pytest.raises(ConfigError, match="L-inf only"):
+        AuditConfig(protocols=["robal"], norm="l2").validate()
+
+
+def test_a_protocol_scores_rows_on_their_own_and_strict_is_the_worst_case():
+    info = DataInfo("toy", 2, ["a", "b"], {"head": [0], "tail": [1]}, [100, 10])
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    clean = torch.tensor([0, 0, 0, 1, 1, 1, 1, 0])
+    # each attack alone looks strong, on different samples; PGD-20 even "repairs" sample 3
+    preds = {
+        "ta-pgd20": torch.tensor([0, 0, 1, 0, 1, 1, 1, 1]),
+        "reat-pgd100": torch.tensor([0, 1, 0, 0, 1, 1, 0, 1]),
+        "reat-cw100": torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]),
+        "aa": torch.tensor([1, 0, 0, 0, 1, 1, 1, 1]),
+    }
+    rows = {
+        ("reat", label): attack for label, attack in PROTOCOLS.lookup("reat")[0].settings["rows"]
+    }
+    robust = clean == y
+    for p in preds.values():
+        robust &= p == y
+    sec = protocol_section("reat", rows, preds, clean, robust, y, info, info.class_counts)
+    assert sec["headline"] == "PGD-20" and sec["published"]["overall"] == 7 / 8
+    assert sec["rows"]["PGD-20"]["groups"] == {"head": 3 / 4, "tail": 1.0}
+    # robust only where clean and every attack are right: samples 4 and 5
+    assert sec["strict"]["overall"] == 2 / 8 and sec["strict"]["groups"]["tail"] == 2 / 4
+    gap = sec["gap"]["overall"]
+    assert gap["gap"] == pytest.approx(2 / 8 - 7 / 8) and (gap["b"], gap["c"]) == (5, 0)
+    assert gap["p"] == mcnemar_exact(5, 0)
+
+
+def test_taets_long_tailed_test_set_follows_the_training_profile():
+    y = torch.arange(5).repeat_interleave(40)
+    pick = long_tailed_subset(y, [500, 200, 90, 40, 10])
+    counts = torch.bincount(y[pick], minlength=5).tolist()
+    assert counts == lt_counts(40, 50, 5)
+    assert pick.tolist() == sorted(pick.tolist())
+
+
+def test_audit_with_protocols_end_to_end(tmp_path, trained_cnn, balanced_test):
+    save_test_cnn(tmp_path / "model.pt", trained_cnn)
+    save_audit_set(tmp_path, balanced_test)
+    args = ["audit", str(tmp_path / "model.pt"), "--dataset", f"tensors:{tmp_path / 'test.pt'}"]
+    args += ["--class-counts", str(tmp_path / "counts.json"), "--eps", "0.1", "--no-diagnostics"]
+    args += ["--attacks", "fgsm,pgd20", "--protocol", "robal,strict", "--out", str(tmp_path / "r")]
+    res = runner.invoke(app, [*args, "--quiet"], env={"COLUMNS": "160"})
+    assert res.exit_code == 0, res.output + res.stderr
+    assert "protocols: what each paper's evaluation would publish" in res.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert list(report["protocols"]) == ["robal", "strict"]
+    assert report["config"]["attacks"][:2] == ["fgsm", "pgd20"] and "robal-aa" in report["attacks"]
+    robal = report["protocols"]["robal"]
+    assert report["attacks"]["robal-pgd20"]["settings"]["eps"] == pytest.approx(
+        0.1 * 0.031 * 255 / 8
+    )
+    worst = report["worst_case"]["summary"]["accuracy"]
+    assert robal["strict"]["overall"] == worst  # strict on the same samples is the worst case
+    for row in robal["rows"].values():  # never above any number the protocol publishes
+        assert worst <= row["overall"] + 1e-12
+    gate = ["gate", str(tmp_path / "r" / "report.json"), "--min", "protocol:robal.aa.overall=0"]
+    assert runner.invoke(app, gate).exit_code == 0
+    bad = runner.invoke(
+        app, ["gate", str(tmp_path / "r" / "report.json"), "--min", "protocol:taet.aa.overall=0"]
+    )
+    assert bad.exit_code == 2 and "no protocol 'taet'" in bad.stderr
