@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         sha256_file,
     )
     from ltrobust.models.formats import LoadedModel
-    from ltrobust.models.heads import HEADS, CosineHead, LinearHead
+    from ltrobust.models.heads import HEADS, CosineHead, CosPlusHead, LinearHead
     from ltrobust.models.loading import load_model
     from ltrobust.models.registry import MODELS, list_models, register_model
     from ltrobust.models.wrappers import LogitAdjusted, Normalize, NormalizedModel, OutputSelect
@@ -35,7 +35,7 @@ _WHERE = {
         "ltrobust.models.checkpoint",
     ),
     "LoadedModel": "ltrobust.models.formats",
-    **dict.fromkeys(("HEADS", "CosineHead", "LinearHead"), "ltrobust.models.heads"),
+    **dict.fromkeys(("HEADS", "CosineHead", "CosPlusHead", "LinearHead"), "ltrobust.models.heads"),
     "load_model": "ltrobust.models.loading",
     **dict.fromkeys(("MODELS", "list_models", "register_model"), "ltrobust.models.registry"),
     **dict.fromkeys(

@@ -39,12 +39,19 @@ MODELS = Registry(
         _arch(
             "resnet18", "resnet", "CIFAR ResNet-18 (kuangliu/pytorch-cifar, TRADES, RoBal, REAT)"
         ),
+        _arch("resnet34", "resnet", "CIFAR ResNet-34 (kuangliu/pytorch-cifar parameter names)"),
         _arch("small_cnn", "small", "TRADES SmallCNN for 28x28 / 32x32 inputs", drop=0.5),
         _arch("wrn28_10", "wideresnet", "WideResNet-28-10 (TRADES / RobustBench)", drop_rate=0.0),
         _arch(
             "wrn34_10",
             "wideresnet",
             "WideResNet-34-10 (TRADES / RobustBench / RoBal)",
+            drop_rate=0.0,
+        ),
+        _arch(
+            "wideresnet",
+            "wideresnet",
+            "WideResNet of any depth and width (options depth, widen_factor)",
             drop_rate=0.0,
         ),
         _arch("test_cnn", "small", "tiny two-conv CNN for tests"),
