@@ -1,7 +1,7 @@
 """Model files beyond ltrobust's own: safetensors (with ltrobust's metadata or ``--arch``),
 ``torch.export`` programs, ONNX, timm and TorchScript. Each audits end to end with the
 per-sample predictions of the same weights in ltrobust's format; unsafe or unconvertible files
-are refused with one line."""
+are refused with one line; ``ltrobust inspect``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import ltrobust
 from ltrobust.cli.main import app
 from ltrobust.errors import ModelLoadError
-from ltrobust.models import create_model, load_model, save_checkpoint
+from ltrobust.models import create_model, load_model, save_checkpoint, sha256_file
 from ltrobust.models.safetensors_io import save_safetensors_checkpoint
 
 from .conftest import NUM_CLASSES, TRAIN_COUNTS, save_audit_set, save_test_cnn
@@ -245,3 +245,45 @@ def test_missing_optional_package_is_one_line(files, trained_cnn, balanced_test,
     _onnx(trained_cnn, balanced_test[0][:4].clone(), path)
     monkeypatch.setitem(sys.modules, "onnx2torch", None)
     refused(runner.invoke(app, _audit_cli(files, path)), "pip install 'ltrobust[formats]'")
+
+
+# ---------------------------------------------------------------- inspect
+
+
+def test_inspect_summary_and_json(files):
+    res = runner.invoke(app, ["inspect", str(files / "own.pt")])
+    assert res.exit_code == 0, res.output
+    for word in ("ltrobust", "test_cnn", "parameters", "1x12x12"):
+        assert word in res.stdout
+    res = runner.invoke(app, ["inspect", str(files / "own.pt"), "--json"])
+    info = json.loads(res.stdout)
+    assert info["sha256"] == sha256_file(files / "own.pt") and info["num_classes"] == 6
+    assert info["parameters"] == sum(
+        p.numel() for p in load_model(files / "own.pt").model.parameters()
+    )
+    assert info["head"] == {"kind": "linear", "bias": True}
+
+
+def test_inspect_paper_format_and_audit_line(files, tmp_path):
+    from .paper_nets import Maker, wrn_keys
+
+    m = Maker(0)
+    m.vector("classifier.weight", 10, wrn_keys(m, "backbone.", 10, 1))
+    torch.save(m.sd, tmp_path / "robal.pt")
+    res = runner.invoke(app, ["inspect", str(tmp_path / "robal.pt"), "--dataset", "cifar10-lt"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.stdout.split())
+    assert "robal (detected from the keys, config cifar10-N)" in text
+    assert "cosine head, scale 10, gamma 0.03125" in text and "logits - 0.1*ln(pi)" in text
+    refused(
+        runner.invoke(app, ["inspect", str(tmp_path / "robal.pt")]),
+        "needs the training class counts",
+    )
+    res = runner.invoke(app, ["inspect", str(tmp_path / "robal.pt"), "--tau", "0", "--json"])
+    assert json.loads(res.stdout)["inference"]["tau"] == 0.0
+
+
+def test_audit_prints_what_it_loaded(files):
+    res = runner.invoke(app, [*_audit_cli(files, files / "own.pt")[:-2], "--out", str(files / "r")])
+    assert res.exit_code == 0, res.output
+    assert "model: ltrobust · test_cnn · linear head" in res.stdout
