@@ -1,7 +1,7 @@
 """Model files beyond ltrobust's own: safetensors (with ltrobust's metadata or ``--arch``),
 ``torch.export`` programs, ONNX, timm and TorchScript. Each audits end to end with the
 per-sample predictions of the same weights in ltrobust's format; unsafe or unconvertible files
-are refused with one line; ``ltrobust inspect``."""
+are refused with one line; ``ltrobust inspect`` and ``train --save-format safetensors``."""
 
 from __future__ import annotations
 
@@ -247,7 +247,7 @@ def test_missing_optional_package_is_one_line(files, trained_cnn, balanced_test,
     refused(runner.invoke(app, _audit_cli(files, path)), "pip install 'ltrobust[formats]'")
 
 
-# ---------------------------------------------------------------- inspect
+# ---------------------------------------------------------------- inspect and train
 
 
 def test_inspect_summary_and_json(files):
@@ -287,3 +287,28 @@ def test_audit_prints_what_it_loaded(files):
     res = runner.invoke(app, [*_audit_cli(files, files / "own.pt")[:-2], "--out", str(files / "r")])
     assert res.exit_code == 0, res.output
     assert "model: ltrobust · test_cnn · linear head" in res.stdout
+
+
+def test_train_writes_final_safetensors(tmp_path, files):
+    pytest.importorskip("safetensors")
+    from .conftest import synthetic
+
+    x, y = synthetic(TRAIN_COUNTS, seed=1)
+    torch.save({"x": x, "y": y}, tmp_path / "train.pt")
+    args = ["train", "--dataset", f"tensors:{tmp_path / 'train.pt'}", "--arch", "test_mlp"]
+    args += ["--method", "robal", "--epochs", "1", "--eps", "1/10", "--attack-steps", "2"]
+    args += ["--quiet", "--out", str(tmp_path / "run"), "--save-format", "safetensors"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    pt, st = (
+        load_model(tmp_path / "run" / "final.pt"),
+        load_model(tmp_path / "run" / "final.safetensors"),
+    )
+    assert st.container == "safetensors" and st.logit_adjustment == pt.logit_adjustment
+    assert not (tmp_path / "run" / "last.safetensors").exists()
+    with torch.no_grad():
+        assert torch.equal(st.model(x[:8]), pt.model(x[:8]))
+    _same(
+        _audit(tmp_path / "run" / "final.safetensors", files),
+        _audit(tmp_path / "run" / "final.pt", files),
+    )
