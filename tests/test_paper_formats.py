@@ -379,3 +379,17 @@ def test_paper_format_audits_like_ltrobust_format(tmp_path, name, make, options)
     assert ck["format"] == name and ck["inference"]["detected"] and ck["repository"]
     assert json.loads(json.dumps(ck)) == ck
     assert b.provenance["checkpoint"]["format"] == "ltrobust"
+
+
+def test_formats_doc_cites_every_row():
+    """docs/FORMATS.md names every format's repository, commit, configs and values."""
+    from pathlib import Path
+
+    from ltrobust.models.paper_formats import PAPER_FORMATS
+
+    doc = (Path(__file__).parent.parent / "docs" / "FORMATS.md").read_text()
+    for entry in PAPER_FORMATS:
+        fmt = entry.settings["format"]
+        assert f"— `{fmt.name}`" in doc and fmt.repo in doc and fmt.commit in doc, fmt.name
+        for config in fmt.configs:
+            assert f"`{config.name}`" in doc, (fmt.name, config.name)
