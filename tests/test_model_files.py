@@ -194,6 +194,28 @@ def test_pt2_with_pickled_members_is_refused_unread(files, trained_cnn, balanced
     assert not (files / "never").exists()
 
 
+def test_broken_pt2_and_onnx_files_are_one_line(files, trained_cnn, balanced_test, tmp_path):
+    good = tmp_path / "ok.pt2"
+    _exported(trained_cnn, balanced_test[0][:4].clone(), good, dynamic=False)
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(tmp_path / "bad.pt2", "w") as dst:
+        for item in src.infolist():
+            data = (
+                b'{"nonsense": 1}'
+                if item.filename.endswith("models/model.json")
+                else src.read(item)
+            )
+            dst.writestr(item, data)
+    refused(runner.invoke(app, _audit_cli(files, tmp_path / "bad.pt2")), "cannot read torch.export")
+    with zipfile.ZipFile(tmp_path / "empty.pt2", "w") as dst:
+        dst.writestr("m/archive_format", "pt2")
+    refused(
+        runner.invoke(app, _audit_cli(files, tmp_path / "empty.pt2")),
+        "not a complete torch.export archive",
+    )
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage")
+    refused(runner.invoke(app, _audit_cli(files, tmp_path / "bad.onnx")), "ONNX")
+
+
 def test_onnx_unsupported_operators_are_named(files, tmp_path):
     _needs_onnx()
     import onnx

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import warnings
 import zipfile
@@ -64,11 +65,24 @@ def _sample_problem(archive: zipfile.ZipFile, name: str) -> list[str]:
     return []
 
 
+def _check_complete(path: Path, members: list[str]) -> None:
+    needed = {
+        ".data/version": ".data/version" in members or "version" in members,
+        "models/*.json": any(re.match(r"^models/[^/]+\.json$", m) for m in members),
+    }
+    missing = [name for name, present in needed.items() if not present]
+    if missing:
+        raise ModelLoadError(
+            f"cannot read {path}: not a complete torch.export archive (no {', '.join(missing)})"
+        )
+
+
 def check_archive(path: Path) -> None:
     """Raise :class:`ModelLoadError` if loading ``path`` would unpickle or run stored code."""
     problems: list[str] = []
     try:
         with zipfile.ZipFile(path) as archive:
+            _check_complete(path, [_member(n) for n in archive.namelist()])
             for name in archive.namelist():
                 member = _member(name)
                 if name.endswith("/") or not member:
@@ -117,6 +131,9 @@ def _num_classes(program: Any) -> int | None:
 def load_exported(path: Path, req: LoadRequest) -> LoadedModel:
     """Load a ``torch.export.save`` archive (after :func:`check_archive`) as an eval model."""
     check_archive(path)
+    quiet = logging.getLogger("torch.export")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # torch logs a traceback before raising
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -124,6 +141,8 @@ def load_exported(path: Path, req: LoadRequest) -> LoadedModel:
     except Exception as exc:  # the deserializer raises many types for broken archives
         reason = " ".join(str(exc).split())[:160]
         raise ModelLoadError(f"cannot read torch.export archive {path}: {reason}") from None
+    finally:
+        quiet.setLevel(level)
     shape, batch = _user_input(program)
     module = ModeFixed(program.module())
     return from_module(

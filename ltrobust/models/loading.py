@@ -89,7 +89,7 @@ def _load_file(path: Path, req: LoadRequest, unsafe_load: bool, map_location: An
     kind = sniff(path)
     expected = _CONTAINERS.get(req.format or "")
     if expected is not None and kind != expected:
-        raise ModelLoadError(f"{path} is not a {req.format} file (it reads as {kind})")
+        raise ModelLoadError(f"{path} reads as a {kind} file, not --format {req.format}")
     whole = kind in _CONTAINERS.values()
     if whole and req.format is not None and req.format not in WHOLE_MODEL_FORMATS:
         raise ModelLoadError(f"{path} holds a whole {kind} model, not --format {req.format}")
