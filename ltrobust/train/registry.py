@@ -1,5 +1,5 @@
 """The training methods as one declarative table (docs/METHODS.md §4): ``at``, ``trades``,
-``robal``, ``reat``.
+``robal``, ``reat`` (adversarial training) and ``ce``, ``cmo`` (clean training).
 
 Each row names the method's class (imported on first use), a one-line description and its
 settings: the defaults it gives the common options (batch size, weight decay, inner-attack
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ltrobust.registry import Entry, Registry
 from ltrobust.settings import Param, Setting
+from ltrobust.train.schedule import RECIPE_LR_STEPS
 from ltrobust.values import parse_number
 
 if TYPE_CHECKING:
@@ -38,9 +39,14 @@ def _param(name: str, default: Any, help: str, **kwargs: Any) -> Param:
     return Param(name, default, Setting(help=help, panel=HYPER, **kwargs))
 
 
-#: the outer losses of ``at`` and ``reat`` (docs/METHODS.md §4)
+#: the outer losses of ``at``, ``reat``, ``ce``, ``cmo`` and ``afr`` (docs/METHODS.md §4)
 LOSS_PARAMS = (
-    _param("loss", "ce", "Outer loss on the adversarial batch.", choices=LOSS_NAMES),
+    _param(
+        "loss",
+        "ce",
+        "Outer loss (at, reat: on the adversarial batch; ce, cmo, afr: on the clean, mixed batch).",
+        choices=LOSS_NAMES,
+    ),
     _param("la_tau", 1.0, "la: tau of the logit adjustment."),
     _param("ldam_max_m", 0.5, "ldam: largest margin."),
     _param("ldam_scale", 1.0, "ldam: logit scale."),
@@ -50,13 +56,14 @@ LOSS_PARAMS = (
 _BETA_HELP = "Weight of the KL term."
 
 
-def _head_gamma(text: str) -> float:
-    return parse_number(text, name="--head-gamma")
+def _number(flag: str) -> Any:
+    return lambda text: parse_number(text, name=flag)
 
 
+PRESET = _param("preset", None, f"RoBal preset of the official configs: {', '.join(PRESETS)}.")
 #: RoBal's hyper-parameters; their defaults come from the dataset's preset
 ROBAL_PARAMS = (
-    _param("preset", None, f"RoBal preset of the official configs: {', '.join(PRESETS)}."),
+    PRESET,
     _param("head_scale", 10.0, "Cosine scale s."),
     *(
         _param(key, PRESETS["cifar10-N"][key], help, show="preset", parse=parse)
@@ -65,11 +72,25 @@ ROBAL_PARAMS = (
             ("tau_m", "Class-aware margin tau_m.", None),
             ("tau_b", "Training bias tau_b.", None),
             ("beta", _BETA_HELP, None),
-            ("head_gamma", "Gamma of the weight norms, e.g. 1/32.", _head_gamma),
+            ("head_gamma", "Gamma of the weight norms, e.g. 1/32.", _number("--head-gamma")),
             ("tau_p", "Inference bias tau_p (stored in the checkpoint).", None),
         )
     ),
 )
+
+
+#: CMO's mixing (Park et al. 2022; official code values), also AFR's stage 1
+CMO_PARAMS = (
+    _param("mix_prob", 0.5, "CMO: probability that a batch gets class-balanced CutMix patches."),
+    _param("mix_beta", 1.0, "CutMix: lam ~ Beta(a, a) (cmo, afr stages 1 and 2)."),
+    _param(
+        "cmo_skip_first",
+        4,
+        "CMO: no mixing in the first N epochs (official code: start_data_aug 3, 0-based).",
+    ),
+    _param("cmo_skip_last", 3, "CMO: no mixing in the last N epochs (of afr's stage 1)."),
+)
+_RECIPE = {"batch_size": 128, "weight_decay": 2e-4, "warmup_epochs": 5, "lr_steps": RECIPE_LR_STEPS}
 
 
 def _method(
@@ -126,6 +147,22 @@ METHODS = Registry(
             weight_decay=5e-4,
             attack_steps=10,
         ),
+        _method(
+            "ce",
+            "ce:CleanTraining",
+            "no attack: --loss on clean images (--loss bsl is Balanced Softmax)",
+            LOSS_PARAMS,
+            epochs=200,
+            **_RECIPE,
+        ),
+        _method(
+            "cmo",
+            "cmo:Cmo",
+            "no attack: CMO, class-balanced CutMix patches on the long-tailed batch, --loss",
+            [*LOSS_PARAMS, *CMO_PARAMS],
+            epochs=200,
+            **_RECIPE,
+        ),
     ],
 )
 
@@ -138,7 +175,8 @@ def method_params(name: str) -> tuple[Param, ...]:
 
 
 def method_defaults(name: str) -> dict[str, Any]:
-    """The common options the method sets: ``batch_size``, ``weight_decay``, ``attack_steps``."""
+    """The common options the method sets (``batch_size``, ``weight_decay``, ``attack_steps``;
+    the clean methods also ``epochs``, ``warmup_epochs`` and ``lr_steps``)."""
     entry, _ = METHODS.lookup(name)
     return {k: v for k, v in entry.settings.items() if k != "options"}
 
