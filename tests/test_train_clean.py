@@ -13,6 +13,7 @@ from ltrobust.errors import ConfigError
 from ltrobust.train import RunOptions, resolve_config, train
 from ltrobust.train.augment import Augmentation, cutout
 from ltrobust.train.base import TrainData
+from ltrobust.train.checkpoint import load_scheduler
 from ltrobust.train.cmo import Cmo
 from ltrobust.train.losses import LogitAdjustedCE
 from ltrobust.train.mixing import (
@@ -23,7 +24,7 @@ from ltrobust.train.mixing import (
     mixed_loss,
     sample_beta,
 )
-from ltrobust.train.schedule import lr_factor, parse_lr_steps
+from ltrobust.train.schedule import build_optimizer, lr_factor, parse_lr_steps, step_schedule
 
 from .conftest import NUM_CLASSES, TRAIN_COUNTS, synthetic
 
@@ -56,6 +57,31 @@ def test_cmo_recipe_schedule_warmup_and_steps():
     for bad in ("160", "160:0", "0:0.1", "1.5:0.1", "120%:0.1", "a:b"):
         with pytest.raises(ConfigError, match="--lr-steps"):
             parse_lr_steps(bad)
+
+
+def test_last_pt_of_a_multisteplr_run_still_resumes():
+    """Checkpoints written before the LambdaLR hold a MultiStepLR state: its epoch count is what
+    the LambdaLR takes, and the factors come from the configuration."""
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    old = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[3, 4], gamma=0.1)
+    for _ in range(3):
+        opt.step()
+        old.step()
+    state = {**old.state_dict(), "milestones": {3: 1, 4: 1}}  # as torch.load returns it
+    opt2, new = build_optimizer(
+        torch.nn.Linear(2, 2),
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0,
+        factor=step_schedule(4, 0, None),
+    )
+    opt2.load_state_dict(opt.state_dict())
+    load_scheduler(new, state)
+    assert new.last_epoch == 3 and opt2.param_groups[0]["lr"] == pytest.approx(0.01)
+    opt2.step()
+    new.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.001)
 
 
 # ---------------------------------------------------------------- augmentation

@@ -76,7 +76,8 @@ LOSS_PARAMS = (
     _param(
         "loss",
         "ce",
-        "Outer loss (at, reat: on the adversarial batch; ce, cmo, afr: on the clean, mixed batch).",
+        "Outer loss (at, reat: on the adversarial batch; ce, cmo, afr: on the clean, mixed "
+        "batch; afr: both stages, the paper names none for stage 2).",
         choices=LOSS_NAMES,
     ),
     _param("la_tau", 1.0, "la: tau of the logit adjustment."),
@@ -171,7 +172,12 @@ AFR_PARAMS = (
         "afr: training accuracy from which a class below it uses its own accuracy as threshold "
         "(§3.3: 'between 60% and 70%').",
     ),
-    _param("afr_share", 0.5, "afr: share of each class's majority samples perturbed."),
+    _param(
+        "afr_share",
+        0.5,
+        "afr: share of each class's majority samples perturbed, exactly round(share x count); "
+        "none in a class without minority samples.",
+    ),
     _param(
         "afr_mix",
         0.25,
@@ -183,7 +189,13 @@ AFR_PARAMS = (
         "afr: targeted PGD steps towards the class's minority (budget steps x step: the "
         "paper's eps 0.6 is out of reach).",
     ),
-    _param("afr_step", 1 / 255, "afr: PGD step size, e.g. 1/255.", parse=_number("--afr-step")),
+    _param(
+        "afr_step",
+        1 / 255,
+        "afr: PGD step size, e.g. 1/255 (from x itself, no random start).",
+        parse=_number("--afr-step"),
+        show="1/255",
+    ),
     _param(
         "afr_head_steps",
         100,
@@ -267,7 +279,9 @@ METHODS = Registry(
             "afr",
             "afr:Afr",
             "no attack: AFR, stage 1 BS+CMO, stage 2 fine-tunes with majority samples moved "
-            "towards their class's minority features by targeted PGD",
+            "towards their class's minority features by targeted PGD (the paper's gaps and our "
+            "decisions: docs/METHODS.md §4.7); the last epoch is kept, the paper's best test "
+            "epoch never",
             AFR_PARAMS,
             epochs=250,
             **_RECIPE,
