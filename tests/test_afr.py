@@ -165,14 +165,17 @@ def test_resume_in_each_stage_is_bit_identical(stop, data, tmp_path):
 def test_stage2_alone_from_init(data, tmp_path):
     afr_only = ("stage2_epochs", "regen_every", "afr_head_steps")
     given = {k: v for k, v in _given(data, monitor_n=0).items() if k not in afr_only}
-    cmo = resolve_config("cmo", data["dataset"], {**given, "epochs": 2, "loss": "bsl"})
+    cmo = resolve_config("cmo", data["dataset"], {**given, "epochs": 6, "loss": "bsl"})
     stage1 = train(cmo, RunOptions(out=tmp_path / "cmo")).final_path
     given = _given(data, monitor_n=0, init=str(stage1))
     del given["epochs"], given["arch"]
     config = resolve_config("afr", data["dataset"], given)
     assert config.epochs == 3 and config.arch == "test_cnn"  # from --stage2-epochs, the file
     result = train(config, RunOptions(out=tmp_path / "afr"))
-    assert result.history[0]["lr"] == pytest.approx(0.01) and "afr_perturbed" in result.history[0]
+    first_row = result.history[0]
+    assert first_row["lr"] == pytest.approx(0.01) and "afr_perturbed" in first_row
+    # the first split saw the stage-1 weights (a new test_cnn predicts one class: about 0.4)
+    assert first_row["afr_train_acc"] > 0.8
     first = torch.load(stage1, weights_only=True)["state_dict"]
     with pytest.raises(Exception, match="must equal --stage2-epochs 3"):
         resolve_config("afr", data["dataset"], {**given, "epochs": 5})

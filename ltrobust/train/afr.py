@@ -143,11 +143,10 @@ class Afr(TrainMethod):
         self.mixing = False
         self.balanced: Recalibrated | None = None
         self.snapshot: dict[str, Any] = {}
-        if self.options.get("init"):
-            self.load_init(net, Path(self.options["init"]))
 
     def load_init(self, net: nn.Module, path: Path) -> None:
-        """Start from the weights of ``path``, which must fit the model and the class counts."""
+        """Start from the weights of ``path``, which must fit the model and the class counts
+        (before the first epoch of a fresh run; a resumed run has its own weights)."""
         found = read_init(path)
         counts = [int(c) for c in self.counts]
         if found["num_classes"] != len(counts) or (
@@ -199,6 +198,8 @@ class Afr(TrainMethod):
         e2 = epoch - s1
         start = e2 - (e2 - 1) % int(self.options["regen_every"])
         net = classifier(model)
+        if epoch == 1 and self.options.get("init"):
+            self.load_init(net, Path(self.options["init"]))
         if e2 == start:
             weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             self.snapshot = {"epoch": start, "weights": weights}
