@@ -6,8 +6,8 @@ config, the logit adjustment and the history, so ``ltrobust audit FILE`` needs n
 ``extra["training"]`` records how the run went (processes, device, AMP dtype, epochs, seconds)
 and ``extra["adv_counts"]`` the E x C x C (true, predicted) counts of the training adversarial
 examples. ``last.pt`` adds ``extra["resume"]``: epoch, optimizer, scheduler, grad scaler,
-method state (REAT's counts) and the RNG states of every process (uint8 tensors), all readable
-with ``torch.load(weights_only=True)``.
+method state (REAT's counts, the weights of AFR's last regeneration) and the RNG states of every
+process (uint8 tensors), all readable with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
