@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,protocols]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,protocols,formats]'
 	touch $(STAMP)
 
 # Real offline data: Debian's dataset-fashion-mnist (needs root and apt; skipped otherwise).

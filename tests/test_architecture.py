@@ -182,6 +182,7 @@ def test_the_cli_and_its_help_load_no_torch():
     code = (
         "from ltrobust.cli.main import app\n"
         "for args in (['audit', '--help'], ['train', '--help'], ['bench', '--help'], "
+        "['inspect', '--help'], "
         "['attacks']):\n"
         "    try:\n"
         "        app(args)\n"

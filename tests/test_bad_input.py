@@ -148,7 +148,7 @@ def test_odd_inputs_get_a_clear_line(files, tmp_path):
     (tmp_path / "m.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
     args = audit_args(files, out="never")
     args[1] = str(tmp_path / "m.safetensors")
-    refused(runner.invoke(app, args), "safetensors file, a format ltrobust does not load yet")
+    refused(runner.invoke(app, args), "is a state_dict of no known layout (closest format")
     args = audit_args(files, out="never")
     args[args.index("--dataset") + 1] = "folder:"
     refused(runner.invoke(app, args), "needs a path")

@@ -30,7 +30,16 @@ from ltrobust.models.resnet import BasicBlock, PreActBlock
 from ltrobust.models.wideresnet import WideBasicBlock, WideResNet
 from ltrobust.registry import Entry
 
-ARCHS = ["preact_resnet18", "resnet18", "resnet32", "small_cnn", "wrn28_10", "wrn34_10"]
+ARCHS = [
+    "preact_resnet18",
+    "resnet18",
+    "resnet32",
+    "resnet34",
+    "small_cnn",
+    "wideresnet",
+    "wrn28_10",
+    "wrn34_10",
+]
 TEST_ARCHS = ["test_cnn", "test_linear", "test_mlp"]
 
 
@@ -86,7 +95,7 @@ def test_unknown_arch_head_and_option_list_valid_names() -> None:
     with pytest.raises(ConfigError) as exc:
         create_model("resnet50")
     msg = str(exc.value)
-    assert "'resnet50'" in msg and "resnet32, small_cnn, wrn28_10" in msg and "\n" not in msg
+    assert "'resnet50'" in msg and "resnet34, small_cnn, wrn28_10" in msg and "\n" not in msg
     assert "test_mlp" not in msg
     with pytest.raises(ConfigError, match="valid: linear, cosine"):
         create_model("test_mlp", head="arc")
@@ -483,7 +492,7 @@ def test_foreign_state_dict_errors(tmp_path: Path, tiny_net: nn.Module) -> None:
     torch.save(tiny_net.state_dict(), path)
     with pytest.raises(ModelLoadError) as exc:
         load_model(path)
-    assert "--arch" in str(exc.value) and "resnet32, small_cnn, wrn28_10" in str(exc.value)
+    assert "--arch" in str(exc.value) and "no known layout" in str(exc.value)
     with pytest.raises(ModelLoadError, match="num_classes=4 .* but num_classes=5"):
         load_model(path, arch="test_cnn", num_classes=5, input_size=12)
     with pytest.raises(ModelLoadError) as exc:

@@ -77,6 +77,7 @@ def load_inputs(
     kwargs = config.load.kwargs()
     if data is not None:  # a plain state_dict is built for the data's input size
         kwargs["default_input_size"] = data.shape[1]
+        kwargs["class_counts"] = list(data.class_counts)  # pi of a format's -tau * ln(pi)
     loaded = (
         module_as_loaded(model) if isinstance(model, nn.Module) else load_model(model, **kwargs)
     )

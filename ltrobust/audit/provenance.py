@@ -23,7 +23,19 @@ if TYPE_CHECKING:
     from ltrobust.models.formats import LoadedModel
 
 #: load options that change what the model computes (part of the resume key)
-LOAD_KEYS = ("arch", "num_classes", "mean", "std", "output_key", "default_input_size")
+LOAD_KEYS = (
+    "arch",
+    "num_classes",
+    "mean",
+    "std",
+    "output_key",
+    "default_input_size",
+    "format",
+    "format_config",
+    "scale",
+    "tau",
+    "class_counts",
+)
 
 
 def versions() -> dict[str, str]:
@@ -99,6 +111,29 @@ def cache_material(
     }
 
 
+def checkpoint_info(loaded: LoadedModel) -> dict[str, Any]:
+    """The report's ``provenance.checkpoint``: the file, what it was read as (container,
+    format, detected or given), the architecture, head, the format's inference options as
+    used, the method and the deployed logit adjustment."""
+    info: dict[str, Any] = {
+        "path": loaded.path,
+        "sha256": loaded.sha256,
+        "format": loaded.format,
+        "container": loaded.container,
+        "arch": loaded.arch,
+        "model_args": loaded.meta.get("model_args"),
+        "num_classes": loaded.num_classes,
+        "head": loaded.head,
+        "method": loaded.meta.get("method"),
+        "logit_adjustment": loaded.logit_adjustment,
+    }
+    if loaded.inference:
+        info["inference"] = dict(loaded.inference)
+    if loaded.meta.get("repository"):
+        info["repository"] = loaded.meta["repository"]
+    return info
+
+
 def provenance(
     loaded: LoadedModel, data: EvalData, config: AuditConfig, command: str | None
 ) -> dict[str, Any]:
@@ -108,14 +143,7 @@ def provenance(
         "versions": versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command if command is not None else " ".join(sys.argv),
-        "checkpoint": {
-            "path": loaded.path,
-            "sha256": loaded.sha256,
-            "format": loaded.format,
-            "arch": loaded.arch,
-            "method": loaded.meta.get("method"),
-            "logit_adjustment": loaded.logit_adjustment,
-        },
+        "checkpoint": checkpoint_info(loaded),
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev)
         if dev.type == "cuda"

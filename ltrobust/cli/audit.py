@@ -18,6 +18,7 @@ from rich.table import Table
 from ltrobust.attacks.registry import DEFAULT_ATTACKS
 from ltrobust.audit.config import CACHE_DIRNAME, AuditConfig
 from ltrobust.cli.common import fail, pct, shown, stderr, stdout, warn
+from ltrobust.cli.modelinfo import model_line
 from ltrobust.cli.options import OptionSet, argument, command, flag_option
 from ltrobust.cli.progress import RichProgress
 from ltrobust.fileio import check_output_dir, write_all
@@ -27,7 +28,12 @@ from ltrobust.models.registry import list_models
 DEFAULT_ATTACK_TEXT = ",".join(DEFAULT_ATTACKS)
 ARCHS = {"arch": "Architectures: " + ", ".join(list_models()) + "."}
 OPTIONS = OptionSet(AuditConfig, extra_help=ARCHS)
-MODEL = argument("model", str, "ltrobust checkpoint, TorchScript file or state_dict (.pt).")
+MODEL = argument(
+    "model",
+    str,
+    "Model file: ltrobust checkpoint, state_dict (.pt, .safetensors), a paper's checkpoint, "
+    "torch.export (.pt2), ONNX, TorchScript (docs/FORMATS.md).",
+)
 OUT = flag_option(
     "out",
     Path | None,
@@ -130,6 +136,9 @@ def print_audit(report: Any, resume: bool) -> None:
 
     for w in report.diagnostics.get("warnings", []):
         warn(w)
+    checkpoint = report.provenance.get("checkpoint") or {}
+    if checkpoint.get("format"):
+        stdout.print(model_line(checkpoint), highlight=False, soft_wrap=True)
     print_execution(report, resume)
     print_report_table(report)
     print_verdict(report)

@@ -17,6 +17,7 @@ from ltrobust.cli.common import fail
 from ltrobust.cli.compare import compare_command
 from ltrobust.cli.datasets import datasets_command
 from ltrobust.cli.gate import gate_command
+from ltrobust.cli.inspect import inspect_command
 from ltrobust.cli.report import report_command
 from ltrobust.cli.sweep import sweep_command
 from ltrobust.cli.train import train_command
@@ -79,6 +80,7 @@ app.command("compare")(compare_command)
 app.command("gate")(gate_command)
 app.command("sweep")(sweep_command)
 app.command("bench")(bench_command)
+app.command("inspect")(inspect_command)
 
 
 def _version(value: bool) -> None:

@@ -123,6 +123,8 @@ def train_command(
     if result.final_path is not None:
         final = shown(result.final_path)
         stdout.print(f"final: {final}  (audit: ltrobust audit {final})")
+        if options.save_format == "safetensors":
+            stdout.print(f"also: {shown(result.final_path.with_suffix('.safetensors'))}")
     else:
         stdout.print(
             f"stopped after epoch {result.epochs_done}: resume with --resume {shown(result.last_path)}"

@@ -18,26 +18,31 @@ if TYPE_CHECKING:
     from ltrobust.models.checkpoint import (
         FORMAT_NAME,
         FORMAT_VERSION,
+        checkpoint_payload,
         save_checkpoint,
         sha256_file,
     )
     from ltrobust.models.formats import LoadedModel
-    from ltrobust.models.heads import HEADS, CosineHead, LinearHead
+    from ltrobust.models.heads import HEADS, CosineHead, CosPlusHead, LinearHead
     from ltrobust.models.loading import load_model
     from ltrobust.models.registry import MODELS, list_models, register_model
+    from ltrobust.models.safetensors_io import save_safetensors_checkpoint
+    from ltrobust.models.summary import describe
     from ltrobust.models.wrappers import LogitAdjusted, Normalize, NormalizedModel, OutputSelect
 
 _WHERE = {
     "ImageClassifier": "ltrobust.models.base",
     "create_model": "ltrobust.models.build",
     **dict.fromkeys(
-        ("FORMAT_NAME", "FORMAT_VERSION", "save_checkpoint", "sha256_file"),
+        ("FORMAT_NAME", "FORMAT_VERSION", "checkpoint_payload", "save_checkpoint", "sha256_file"),
         "ltrobust.models.checkpoint",
     ),
     "LoadedModel": "ltrobust.models.formats",
-    **dict.fromkeys(("HEADS", "CosineHead", "LinearHead"), "ltrobust.models.heads"),
+    **dict.fromkeys(("HEADS", "CosineHead", "CosPlusHead", "LinearHead"), "ltrobust.models.heads"),
     "load_model": "ltrobust.models.loading",
     **dict.fromkeys(("MODELS", "list_models", "register_model"), "ltrobust.models.registry"),
+    "save_safetensors_checkpoint": "ltrobust.models.safetensors_io",
+    "describe": "ltrobust.models.summary",
     **dict.fromkeys(
         ("LogitAdjusted", "Normalize", "NormalizedModel", "OutputSelect"),
         "ltrobust.models.wrappers",

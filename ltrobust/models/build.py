@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from ltrobust.errors import ConfigError
-from ltrobust.models.heads import HEADS, CosineHead
+from ltrobust.models.heads import HEADS, CosineHead, CosPlusHead
 from ltrobust.models.registry import Builder, get_builder
 from ltrobust.models.wrappers import Normalize, NormalizedModel
 
@@ -61,9 +61,9 @@ def create_model(
         num_classes: number of logits ``C``.
         in_channels, input_size: the input is ``N x in_channels x input_size x input_size``,
             pixels in [0, 1].
-        head: ``"linear"`` or ``"cosine"``; ``"cosine"`` replaces the final layer, under the same
-            attribute name, with :class:`CosineHead` (options ``head_scale``, default 10, and
-            ``head_gamma``, default 0).
+        head: ``"linear"``, ``"cosine"`` or ``"cosplus"``; the last two replace the final layer,
+            under the same attribute name, with :class:`CosineHead` or :class:`CosPlusHead`
+            (options ``head_scale``, default 10, and ``head_gamma``, default 0).
         mean, std: per-channel normalisation (length 1 or ``in_channels``); when given the result
             is ``NormalizedModel(Normalize(mean, std), net)``, otherwise the bare network.
         kwargs: architecture options (e.g. ``drop_rate`` for WideResNets).
@@ -79,17 +79,18 @@ def create_model(
     head_gamma = kwargs.pop("head_gamma", None)
     if head not in HEADS:
         raise ConfigError(f"unknown head '{head}'; valid: {', '.join(HEADS)}")
-    if head != "cosine" and (head_scale is not None or head_gamma is not None):
-        raise ConfigError("head_scale and head_gamma apply only to head='cosine'")
+    if head == "linear" and (head_scale is not None or head_gamma is not None):
+        raise ConfigError("head_scale and head_gamma apply only to cosine heads")
     _check_sizes(num_classes, in_channels, input_size)
     _check_options(name, builder, kwargs)
     net = builder(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
-    if head == "cosine":
+    if head != "linear":
         in_features = getattr(net.head, "in_features", None)
         if not isinstance(in_features, int):
             raise TypeError(f"the head of '{name}' has no integer in_features")
+        cls = CosineHead if head == "cosine" else CosPlusHead
         net.replace_head(
-            CosineHead(
+            cls(
                 in_features,
                 num_classes,
                 scale=10.0 if head_scale is None else float(head_scale),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -92,10 +93,18 @@ def unwrap_model(
     return model, mean, std, bias
 
 
+def _close(a: Any, b: Any) -> bool:
+    """Equal lengths and values equal up to float32 rounding (the wrappers' buffers)."""
+    xs, ys = [float(v) for v in a], [float(v) for v in b]
+    if len(xs) != len(ys):
+        return False
+    return all(math.isclose(x, y, rel_tol=1e-6) for x, y in zip(xs, ys, strict=True))
+
+
 def _merge(given: Any, found: Any, label: str) -> Any:
     if given is None:
         return found
-    if found is not None and [float(v) for v in given] != [float(v) for v in found]:
+    if found is not None and not _close(given, found):
         raise ValueError(f"{label} {list(given)} disagrees with the model's {found}")
     return [float(v) for v in given]
 
@@ -138,8 +147,7 @@ def _build_model_args(
     return args
 
 
-def save_checkpoint(
-    path: str | os.PathLike[str],
+def checkpoint_payload(
     model: nn.Module,
     *,
     arch: str,
@@ -154,8 +162,8 @@ def save_checkpoint(
     logit_adjustment: list[float] | None = None,
     history: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
-) -> None:
-    """Write ``model`` and its metadata atomically as an ltrobust checkpoint (see module doc).
+) -> dict[str, Any]:
+    """The fields of an ltrobust checkpoint of ``model`` (see module doc), state_dict on CPU.
 
     ``model`` may be the bare network or wrapped in :class:`NormalizedModel` and/or
     :class:`LogitAdjusted`; the wrappers' mean/std and bias fill ``input_spec`` and
@@ -196,5 +204,17 @@ def save_checkpoint(
         "history": to_plain(history, "history"),
         "extra": to_plain(extra, "extra"),
     }
+    return payload
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **fields: Any) -> None:
+    """Write ``model`` and its metadata atomically as an ltrobust checkpoint (``torch.save``).
+
+    ``fields`` are the keyword arguments of :func:`checkpoint_payload` (``arch``,
+    ``model_args``, ``input_spec``, ``num_classes`` and the optional provenance); its errors
+    apply. :func:`ltrobust.models.safetensors_io.save_safetensors_checkpoint` writes the same
+    checkpoint as a safetensors file.
+    """
+    payload = checkpoint_payload(model, **fields)
     with atomic_path(Path(path)) as tmp:
         torch.save(payload, tmp)

@@ -20,7 +20,7 @@ from ..errors import ConfigError, ModelLoadError
 from .build import create_model
 from .checkpoint import FORMAT_VERSION
 from .metadata import check_metadata
-from .registry import get_builder, list_models
+from .registry import get_builder, is_known, list_models
 from .statedict import (
     StateDict,
     describe_mismatch,
@@ -49,10 +49,14 @@ class LoadedModel:
     """A loaded model and what is known about it.
 
     ``model`` is in eval mode and maps ``N x C x H x W`` pixels in [0, 1] to ``N x C`` logits
-    (the deployed logits, logit adjustment included). ``format`` is ``"ltrobust"``,
-    ``"torchscript"``, ``"state_dict"`` or ``"pickle"``; ``sha256`` is the hex digest of the
-    file. Fields the file does not determine are None. ``warnings`` are one-line messages for
-    the user.
+    (the deployed logits, logit adjustment included). ``format`` is what the file holds:
+    ``"ltrobust"``, ``"state_dict"``, a paper format (``"robal"``, ``"reat"``, ``"atbsl"``,
+    ``"robustlt"``, ``"mcat"``), ``"timm"``, ``"torchscript"``, ``"export"``, ``"onnx"`` or
+    ``"pickle"``; ``container`` how it is encoded (``"torch"``, ``"safetensors"``,
+    ``"torchscript"``, ``"pt2"``, ``"onnx"``); ``sha256`` is the hex digest of the file.
+    ``head`` describes the final layer (kind, scale, gamma) and ``inference`` the format's
+    inference options as used (config, scale, tau, where the normalisation came from). Fields
+    the file does not determine are None. ``warnings`` are one-line messages for the user.
     """
 
     model: nn.Module
@@ -68,6 +72,9 @@ class LoadedModel:
     logit_adjustment: list[float] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    container: str = "torch"
+    head: dict[str, Any] | None = None
+    inference: dict[str, Any] = field(default_factory=dict)
 
     @property
     def output_guessed(self) -> bool:
@@ -88,6 +95,11 @@ class LoadRequest:
     head: str = "linear"
     output_key: str | int | None = None
     default_input_size: int | None = None
+    format: str | None = None
+    scale: float | None = None
+    tau: float | None = None
+    format_config: str | None = None
+    class_counts: Sequence[int] | None = None
 
     @property
     def build_size(self) -> int:
@@ -148,7 +160,7 @@ def _version_check(ckpt: Mapping[str, Any], path: Path) -> None:
     if missing:
         raise ModelLoadError(f"{path} is an ltrobust checkpoint missing {', '.join(missing)}")
     check_metadata(ckpt, path)
-    if ckpt["arch"] not in list_models(include_test=True):
+    if not is_known(str(ckpt["arch"])):
         valid = ", ".join(list_models())
         raise ModelLoadError(
             f"{path} was saved with architecture '{ckpt['arch']}', unknown here; valid: {valid}"

@@ -1,7 +1,10 @@
-"""Classification heads: the plain linear layer and RoBal's cosine classifier.
+"""Classification heads: the plain linear layer and RoBal's cosine classifiers.
 
 The cosine head follows RoBal (Wu et al., CVPR 2021, Sec. 4; docs/METHODS.md §4):
-``cos_j(f) = <f / ||f||, W_j / (||W_j|| + gamma)>`` and logits ``scale * cos_j``, no bias.
+``cos_j(f) = <f / ||f||, W_j / (||W_j|| + gamma)>`` and logits ``scale * cos_j``, no bias (RoBal's
+``PostProc_Classifier`` with ``classifier: Cos``). The cosplus head adds a per-class bias, as
+RoBal's and RobustLT's ``CosPlus_Classifier`` and RobustLT's ``Cos_Classifier`` (gamma 0) do
+(docs/FORMATS.md).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-HEADS: tuple[str, ...] = ("linear", "cosine")
+HEADS: tuple[str, ...] = ("linear", "cosine", "cosplus")
 """Valid values of ``create_model(..., head=...)``."""
 
 _EPS = 1e-12
@@ -73,3 +76,21 @@ class CosineHead(nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"scale={self.scale}, gamma={self.gamma}"
         )
+
+
+class CosPlusHead(CosineHead):
+    """:class:`CosineHead` plus a per-class bias: ``scale * cos_j(f) + b_j``.
+
+    Parameters ``weight`` (``C x D``) and ``bias`` (``C``), the keys of RoBal's and RobustLT's
+    ``CosPlus_Classifier`` (whose ``moving_ed`` statistic is not used by its forward pass).
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, scale: float = 10.0, gamma: float = 0.0
+    ) -> None:
+        super().__init__(in_features, out_features, scale, gamma)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        """Logits ``scale * cosine(f) + bias``, ``N x C``."""
+        return self.scale * self.cosine(f) + self.bias

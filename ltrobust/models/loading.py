@@ -1,23 +1,24 @@
-"""``load_model``: load an ltrobust checkpoint, a foreign state_dict, TorchScript or a pickle.
+"""``load_model``: any supported model file as an eval-mode model taking pixels in [0, 1].
 
-Detection order: missing file; TorchScript archive (``torch.jit.load``); otherwise
+What a file is comes from its bytes (:func:`ltrobust.models.readers.sniff`): a TorchScript
+archive (``torch.jit.load``), a ``torch.export`` program (``.pt2``, loaded without unpickling,
+:mod:`~ltrobust.models.exported`), an ONNX graph (converted with onnx2torch and checked against
+onnxruntime, :mod:`~ltrobust.models.onnx_io`), a safetensors file (tensors plus, when ltrobust
+wrote it, the checkpoint's fields in the header) or a ``torch.save`` file, read with
 ``torch.load(weights_only=True)``. A file that needs arbitrary unpickling (a whole pickled
 module, or a dict holding Python objects) is refused unless ``unsafe_load=True``; then a module
 (directly, or under a key such as ``model``) loads as format ``"pickle"`` and a dict goes on as
 below. A dict with ``format == "ltrobust-checkpoint"`` is rebuilt from its own metadata; any
-other dict must be (or contain) a plain state_dict and needs ``arch``. Every returned model is
-in eval mode and returns a logits tensor (foreign TorchScript/pickled modules are wrapped in
-:class:`OutputSelect`).
+other dict is a state_dict: of ``arch`` when given (``timm:NAME`` for timm,
+:mod:`~ltrobust.models.timm_io`), else of a paper format (``format``, or detected from its
+keys: :mod:`~ltrobust.models.paper_formats`). Every returned model is in eval mode and returns
+a logits tensor (foreign whole models are wrapped in :class:`OutputSelect`).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import re
-import sys
 import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,105 +28,18 @@ from torch import nn
 
 from ..errors import ConfigError, ModelLoadError
 from .checkpoint import FORMAT_NAME, sha256_file
-from .formats import (
-    LoadedModel,
-    LoadRequest,
-    from_ltrobust,
-    from_state_dict,
-    normalization_warning,
-)
+from .foreign import from_module
+from .formats import LoadedModel, LoadRequest, from_ltrobust, from_state_dict
 from .heads import HEADS
+from .options import WHOLE_MODEL_FORMATS, format_choices
+from .paper_formats import format_names
+from .readers import read_torch, short_reason, sniff
+from .registry import TIMM_PREFIX
 from .statedict import CONTAINER_KEYS
-from .wrappers import Normalize, NormalizedModel, OutputSelect
+from .summary import head_info
 
-_GLOBAL_RE = re.compile(r"Unsupported (?:global: GLOBAL|class) ([\w.]+)")
-_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
-_MAX_REASON = 160
-
-
-def _clean(text: str) -> str:
-    return " ".join(_ANSI_RE.sub("", text).split())
-
-
-def _short_reason(exc: BaseException) -> str:
-    """A one-line, short description of why reading a file failed."""
-    text = _ANSI_RE.sub("", str(exc))
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        text = text.split(marker, 1)[1]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    first = first.split(". ", 1)[0].rstrip(".")
-    if isinstance(exc, EOFError):
-        return "the file ends early (truncated?)"
-    reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return f"not a readable PyTorch file ({_clean(reason)[:_MAX_REASON]})"
-
-
-def _is_pickled_object(exc: BaseException) -> bool:
-    """Whether a weights-only failure names a real Python global (not a corrupted name)."""
-    match = _GLOBAL_RE.search(_ANSI_RE.sub("", str(exc)))
-    if match is None:
-        return False
-    module_name, _, attr = match.group(1).rpartition(".")
-    module = sys.modules.get(module_name)
-    if module_name.startswith("torch") and module is not None and not hasattr(module, attr):
-        return False  # a cut-off torch name: the file is truncated, not a pickled object
-    return True
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
-
-
-def _is_safetensors(path: Path) -> bool:
-    """A safetensors file: an 8-byte little-endian header length, then a JSON object."""
-    with path.open("rb") as fh:
-        head = fh.read(9)
-    if len(head) < 9 or head[8:9] != b"{":
-        return False
-    size = int.from_bytes(head[:8], "little")
-    return 2 <= size <= path.stat().st_size - 8
-
-
-def _read_torch(path: Path, unsafe_load: bool, map_location: Any) -> Any:
-    """``torch.load`` with weights_only, falling back to full unpickling only if allowed."""
-    if path.stat().st_size == 0:
-        raise ModelLoadError(f"cannot read checkpoint {path}: the file is empty")
-    if _is_safetensors(path):
-        raise ModelLoadError(
-            f"{path} is a safetensors file, a format ltrobust does not load yet; save the "
-            "state_dict with torch.save (then --arch), or a TorchScript file"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # a pickle the safe reader rejects: a Python object, or one it cannot parse (a newer
-        # pickle protocol, a cut-off file); full unpickling is only tried when allowed
-        if not (unsafe_load or _is_pickled_object(exc)):
-            raise ModelLoadError(f"cannot read checkpoint {path}: {_short_reason(exc)}") from None
-    except Exception as exc:  # torch.load raises many types for corrupt or foreign files
-        raise ModelLoadError(f"cannot read checkpoint {path}: {_short_reason(exc)}") from None
-    if not unsafe_load:
-        raise ModelLoadError(
-            f"{path} holds a pickled Python object, which can run arbitrary code when loaded; "
-            "re-run with --unsafe-load if you trust it, or save a state_dict"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # unpickling can fail in arbitrary ways (missing classes, ...)
-        raise ModelLoadError(f"cannot unpickle {path}: {_short_reason(exc)}") from None
+#: what ``--format`` expects each whole-model format's file to be
+_CONTAINERS = {"torchscript": "torchscript", "export": "pt2", "onnx": "onnx"}
 
 
 def _pickled_module(obj: Any) -> nn.Module | None:
@@ -139,52 +53,97 @@ def _pickled_module(obj: Any) -> nn.Module | None:
     return None
 
 
-def _wrap_foreign(module: nn.Module, req: LoadRequest) -> tuple[nn.Module, dict[str, Any] | None]:
-    """``OutputSelect([NormalizedModel(Normalize, ] module)``, and the input spec if any."""
-    inner: nn.Module = module
-    if req.mean is not None and req.std is not None:
-        inner = NormalizedModel(Normalize(req.mean, req.std), module)
-    given = (req.in_channels, req.input_size, req.mean, req.std)
-    spec = None
-    if any(v is not None for v in given):
-        spec = {
-            "channels": req.in_channels,
-            "size": req.input_size,
-            "mean": None if req.mean is None else [float(v) for v in req.mean],
-            "std": None if req.std is None else [float(v) for v in req.std],
-        }
-    return OutputSelect(inner, key=req.output_key), spec
-
-
-def _from_module(module: nn.Module, fmt: str, req: LoadRequest, path: Path) -> LoadedModel:
-    if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-        module = module.module
-    model, spec = _wrap_foreign(module, req)
-    notes = []
-    if req.arch is not None:
-        notes.append(f"--arch {req.arch} ignored: {path.name} holds a whole {fmt} model")
-    if req.mean is None:
-        notes.append(normalization_warning())
-    return LoadedModel(
-        model=model,
-        format=fmt,
-        sha256="",
-        path=str(path),
-        num_classes=req.num_classes,
-        input_spec=spec,
-        meta={"module_class": type(module).__name__},
-        warnings=notes,
-    )
-
-
 def _load_torchscript(path: Path, req: LoadRequest, map_location: Any) -> LoadedModel:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's deprecation notice is not for our users
             module = torch.jit.load(str(path), map_location=map_location)
     except Exception as exc:  # the TorchScript reader raises RuntimeError and friends
-        raise ModelLoadError(f"cannot read TorchScript file {path}: {_short_reason(exc)}") from None
-    return _from_module(module, "torchscript", req, path)
+        raise ModelLoadError(f"cannot read TorchScript file {path}: {short_reason(exc)}") from None
+    return from_module(module, "torchscript", req, path, container="torchscript")
+
+
+def _from_dict(obj: Mapping[str, Any], req: LoadRequest, path: Path) -> LoadedModel:
+    """An ltrobust checkpoint, a state_dict of ``req.arch`` or a paper format's file."""
+    if obj.get("format") == FORMAT_NAME:
+        if req.format not in (None, "ltrobust"):
+            raise ModelLoadError(f"{path} is an ltrobust checkpoint, not --format {req.format}")
+        return from_ltrobust(obj, req, path)
+    if req.format == "ltrobust":
+        raise ModelLoadError(f"{path} is not an ltrobust checkpoint (no format field)")
+    if req.format in format_names() or (req.format is None and req.arch is None):
+        from .paper_loading import from_paper
+
+        return from_paper(obj, req, path)
+    return from_state_dict(obj, req, path)
+
+
+def _load_file(path: Path, req: LoadRequest, unsafe_load: bool, map_location: Any) -> LoadedModel:
+    """Dispatch on what the file is (see module doc)."""
+    if req.arch is not None and req.arch.startswith(TIMM_PREFIX):
+        from .timm_io import load_timm
+
+        return load_timm(path, req)
+    if path.is_dir():
+        raise ModelLoadError(f"cannot read checkpoint {path}: it is a directory")
+    kind = sniff(path)
+    expected = _CONTAINERS.get(req.format or "")
+    if expected is not None and kind != expected:
+        raise ModelLoadError(f"{path} reads as a {kind} file, not --format {req.format}")
+    whole = kind in _CONTAINERS.values()
+    if whole and req.format is not None and req.format not in WHOLE_MODEL_FORMATS:
+        raise ModelLoadError(f"{path} holds a whole {kind} model, not --format {req.format}")
+    if kind == "torchscript":
+        return _load_torchscript(path, req, map_location)
+    if kind == "pt2":
+        from .exported import load_exported
+
+        return load_exported(path, req)
+    if kind == "onnx":
+        from .onnx_io import load_onnx
+
+        return load_onnx(path, req)
+    if kind == "safetensors":
+        from .safetensors_io import read_safetensors
+
+        loaded = _from_dict(read_safetensors(path), req, path)
+        loaded.container = "safetensors"
+        return loaded
+    obj = read_torch(path, unsafe_load, map_location)
+    module = _pickled_module(obj)
+    if module is not None:
+        return from_module(module, "pickle", req, path, container="torch")
+    if isinstance(obj, Mapping):
+        return _from_dict(obj, req, path)
+    raise ModelLoadError(
+        f"{path} holds a {type(obj).__name__}, not a model, state_dict or checkpoint"
+    )
+
+
+def _check_request(file: Path, req: LoadRequest) -> None:
+    if not file.exists():
+        hint = ""
+        if req.arch is not None and req.arch.startswith(TIMM_PREFIX):
+            hint = " (timm models load from a local file or folder only; ltrobust never downloads)"
+        raise ModelLoadError(f"checkpoint not found: {file}{hint}")
+    if req.format is not None and req.format not in format_choices():
+        valid = ", ".join(format_choices())
+        raise ConfigError(f"unknown --format {req.format!r}; valid: {valid}")
+    if (req.mean is None) != (req.std is None):
+        raise ConfigError("give both mean and std for input normalisation, or neither")
+    if req.head not in HEADS:
+        raise ConfigError(f"unknown head '{req.head}'; valid: {', '.join(HEADS)}")
+
+
+def _check_paper_options(fmt: str | None, req: LoadRequest) -> None:
+    """``--scale``/``--tau``/``--format-config`` only with a paper format ``fmt``."""
+    given = [f for f, v in (("--scale", req.scale), ("--tau", req.tau)) if v is not None]
+    given += ["--format-config"] if req.format_config is not None else []
+    if given and fmt is not None and fmt not in format_names():
+        raise ConfigError(
+            f"{', '.join(given)} apply to the paper formats ({', '.join(format_names())}), "
+            f"not to a {fmt} model"
+        )
 
 
 def load_model(
@@ -201,58 +160,67 @@ def load_model(
     output_key: str | int | None = None,
     map_location: str | torch.device = "cpu",
     default_input_size: int | None = None,
+    format: str | None = None,
+    scale: float | None = None,
+    tau: float | None = None,
+    format_config: str | None = None,
+    class_counts: Sequence[int] | None = None,
 ) -> LoadedModel:
     """Load any supported model file (see module doc) as a logits-returning eval-mode model.
 
     Args:
         path: the file.
-        arch: registered architecture; required for plain state_dicts, checked against
-            ltrobust checkpoints, ignored (with a warning) for TorchScript/pickles.
+        arch: registered architecture (or ``timm:NAME``); required for plain state_dicts
+            that are no paper format, checked against ltrobust checkpoints and paper formats,
+            ignored (with a warning) for whole models (TorchScript, export, ONNX, pickles).
         num_classes, in_channels: inferred from a state_dict's head / first conv when None;
             a given value that disagrees with the file raises.
         input_size: input side (default 32 when building an architecture).
         mean, std: input normalisation to put in front of the model (for ltrobust checkpoints
             only when the checkpoint stores none; a different stored one raises).
-        head: ``"linear"`` or ``"cosine"``: the head of a plain state_dict's architecture.
+        head: ``"linear"``, ``"cosine"`` or ``"cosplus"``: the head of a plain state_dict's
+            architecture.
         unsafe_load: allow full unpickling (arbitrary code) for pickled modules/objects.
         output_key: which output of a TorchScript/pickled model is the logits (index or key).
         map_location: device for the loaded tensors and model.
         default_input_size: input side to build a plain state_dict's architecture with when
             ``input_size`` is not given (the audit passes the dataset's); never checked
             against a checkpoint.
+        format: what the file holds (:func:`ltrobust.models.options.format_choices`); None
+            detects it.
+        scale, tau, format_config: a paper format's inference options (cosine logit scale,
+            strength of the deployed ``-tau * ln(pi)``, the repository's config); None takes
+            the config's value.
+        class_counts: the training class counts ``pi`` of a ``-tau * ln(pi)`` adjustment.
 
     Raises:
         ModelLoadError: missing, unreadable, unsafe or mismatching file (one-line message).
         ConfigError: unknown ``arch`` or ``head``.
     """
     file = Path(path)
-    if not file.exists():
-        raise ModelLoadError(f"checkpoint not found: {path}")
-    if file.is_dir():
-        raise ModelLoadError(f"cannot read checkpoint {path}: it is a directory")
-    if (mean is None) != (std is None):
-        raise ConfigError("give both mean and std for input normalisation, or neither")
-    if head not in HEADS:
-        raise ConfigError(f"unknown head '{head}'; valid: {', '.join(HEADS)}")
     req = LoadRequest(
-        arch, num_classes, in_channels, input_size, mean, std, head, output_key, default_input_size
+        arch=arch,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        mean=mean,
+        std=std,
+        head=head,
+        output_key=output_key,
+        default_input_size=default_input_size,
+        format=format,
+        scale=scale,
+        tau=tau,
+        format_config=format_config,
+        class_counts=class_counts,
     )
-    if _is_torchscript(file):
-        loaded = _load_torchscript(file, req, map_location)
-    else:
-        obj = _read_torch(file, unsafe_load, map_location)
-        module = _pickled_module(obj)
-        if module is not None:
-            loaded = _from_module(module, "pickle", req, file)
-        elif isinstance(obj, Mapping) and obj.get("format") == FORMAT_NAME:
-            loaded = from_ltrobust(obj, req, file)
-        elif isinstance(obj, Mapping):
-            loaded = from_state_dict(obj, req, file)
-        else:
-            raise ModelLoadError(
-                f"{path} holds a {type(obj).__name__}, not a model, state_dict or checkpoint"
-            )
-    loaded.sha256 = sha256_file(file)
+    _check_request(file, req)
+    _check_paper_options(req.format, req)
+    loaded = _load_file(file, req, unsafe_load, map_location)
+    _check_paper_options(loaded.format, req)
+    loaded.sha256 = sha256_file(loaded.path or file)
+    if loaded.head is None:
+        loaded.head = head_info(loaded.model)
     if isinstance(map_location, (str, torch.device)):
         loaded.model.to(map_location)
     loaded.model.eval()

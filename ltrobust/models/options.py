@@ -1,4 +1,4 @@
-"""How to read a model file: the options ``ltrobust audit`` (and later ``inspect``) pass to
+"""How to read a model file: the options ``ltrobust audit``, ``sweep`` and ``inspect`` pass to
 :func:`ltrobust.models.load_model`, declared once. Torch-free."""
 
 from __future__ import annotations
@@ -6,10 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ltrobust.models.paper_formats import format_names
 from ltrobust.settings import setting
 from ltrobust.values import parse_numbers
 
 MODEL = "Model loading"
+#: formats of whole models (graph and weights in one file)
+WHOLE_MODEL_FORMATS = ("torchscript", "export", "onnx")
+
+
+def format_choices() -> tuple[str, ...]:
+    """Every value of ``--format``: ltrobust's own, a plain state_dict, the paper formats and
+    the whole-model formats."""
+    return ("ltrobust", "state_dict", *format_names(), *WHOLE_MODEL_FORMATS)
 
 
 def _floats(flag_name: str) -> Any:
@@ -20,7 +29,15 @@ def _floats(flag_name: str) -> Any:
 class LoadOptions:
     """Options of :func:`ltrobust.models.load_model` that a user gives."""
 
-    arch: str | None = setting(None, help="Architecture of a plain state_dict.", panel=MODEL)
+    arch: str | None = setting(
+        None, help="Architecture of a plain state_dict (or timm:NAME for timm).", panel=MODEL
+    )
+    format: str | None = setting(
+        None,
+        help="What the file holds (default: detected from the file and its keys).",
+        choices=format_choices(),
+        panel=MODEL,
+    )
     num_classes: int | None = setting(
         None, help="Classes of a plain state_dict (default: inferred).", panel=MODEL
     )
@@ -41,6 +58,22 @@ class LoadOptions:
         help="Key or index of the logits when the model returns a tuple/dict.",
         panel=MODEL,
     )
+    format_config: str | None = setting(
+        None,
+        help="A paper format's evaluation config, e.g. RoBal's cifar10-R (docs/FORMATS.md).",
+        panel=MODEL,
+    )
+    scale: float | None = setting(
+        None,
+        help="Logit scale of a paper format's cosine head (default: its config's).",
+        panel=MODEL,
+    )
+    tau: float | None = setting(
+        None,
+        help="Strength of a paper format's deployed logit adjustment -tau*ln(pi) "
+        "(default: its config's; RoBal's tau_p).",
+        panel=MODEL,
+    )
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``load_model``."""
@@ -51,4 +84,8 @@ class LoadOptions:
             "std": self.std,
             "unsafe_load": self.unsafe_load,
             "output_key": self.output_key,
+            "format": self.format,
+            "format_config": self.format_config,
+            "scale": self.scale,
+            "tau": self.tau,
         }

@@ -5,11 +5,13 @@ A builder is called as ``builder(num_classes=..., in_channels=..., input_size=..
 and returns an :class:`~ltrobust.models.base.ImageClassifier`. The table names each builder as
 ``"module:function"`` (imported on first use, so listing and validating names needs no torch);
 :func:`register_model` adds one more from code. Names starting with ``test_`` are tiny models for
-the test suite, hidden from :func:`list_models` by default.
+the test suite, hidden from :func:`list_models` by default. ``timm:NAME`` stands for timm's
+architecture NAME (:mod:`ltrobust.models.timm_io`, optional timm package); it is not listed.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,12 +46,19 @@ MODELS = Registry(
             "cifar_resnet",
             "CIFAR ResNet-32 of the long-tailed literature (LDAM-DRW, CMO, AFR), 0.46 M params",
         ),
+        _arch("resnet34", "resnet", "CIFAR ResNet-34 (kuangliu/pytorch-cifar parameter names)"),
         _arch("small_cnn", "small", "TRADES SmallCNN for 28x28 / 32x32 inputs", drop=0.5),
         _arch("wrn28_10", "wideresnet", "WideResNet-28-10 (TRADES / RobustBench)", drop_rate=0.0),
         _arch(
             "wrn34_10",
             "wideresnet",
             "WideResNet-34-10 (TRADES / RobustBench / RoBal)",
+            drop_rate=0.0,
+        ),
+        _arch(
+            "wideresnet",
+            "wideresnet",
+            "WideResNet of any depth and width (options depth, widen_factor)",
             drop_rate=0.0,
         ),
         _arch("test_cnn", "small", "tiny two-conv CNN for tests"),
@@ -75,8 +84,21 @@ def list_models(include_test: bool = False) -> list[str]:
     return sorted(e.name for e in MODELS.entries(hidden=include_test))
 
 
+#: the prefix of timm architectures (``timm:resnet18``)
+TIMM_PREFIX = "timm:"
+
+
+def is_known(name: str) -> bool:
+    """Whether ``name`` is a registered architecture (``test_*`` included) or ``timm:NAME``."""
+    return name in MODELS or (name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX))
+
+
 def get_builder(name: str) -> Builder:
-    """The builder registered as ``name``; an unknown name raises ``ConfigError``."""
+    """The builder registered as ``name`` (or timm's ``timm:NAME``); an unknown name raises
+    ``ConfigError``."""
+    if name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX):
+        timm_builder = Entry(name, "ltrobust.models.timm_io:timm_builder", "").load()
+        return functools.partial(timm_builder, name[len(TIMM_PREFIX) :])
     entry, _ = MODELS.lookup(name)
     builder: Builder = entry.load()
     return builder

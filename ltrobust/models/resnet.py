@@ -13,6 +13,10 @@ their state_dicts load with ``strict=True``:
   final ``bn``, ``linear``.
 
 Both end with global average pooling (identical to the reference 4x4 average pool at 32x32).
+Options for foreign checkpoints: ``width`` (channels of the first stage, 64 in the references;
+the stages have ``w, 2w, 4w, 8w``) and, for ``resnet18``/``resnet34``, ``stem="imagenet"``: the
+torchvision stem (7x7 stride-2 ``conv1``, ``bn1``, ReLU, 3x3 stride-2 max-pool) instead of the
+CIFAR one (3x3 stride-1 ``conv1``, no pooling), with the same parameter names.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .base import ImageClassifier
 from .heads import LinearHead
 
-_WIDTHS = (64, 128, 256, 512)
 _STRIDES = (1, 2, 2, 2)
+STEMS = ("cifar", "imagenet")
 
 
 class BasicBlock(nn.Module):
@@ -84,13 +89,21 @@ class PreActBlock(nn.Module):
         return out + skip
 
 
+def _check_width(width: int) -> None:
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ConfigError(f"width must be a positive integer, got {width!r}")
+
+
 def _make_stages(
-    block: type[BasicBlock] | type[PreActBlock], num_blocks: tuple[int, int, int, int]
+    block: type[BasicBlock] | type[PreActBlock],
+    num_blocks: tuple[int, int, int, int],
+    base: int = 64,
 ) -> tuple[nn.Sequential, nn.Sequential, nn.Sequential, nn.Sequential]:
-    """The four stages (64, 128, 256, 512 channels); the first block of a stage strides."""
+    """The four stages (``base`` x 1, 2, 4, 8 channels); the first block of a stage strides."""
     stages = []
-    in_planes = 64
-    for width, stride, n in zip(_WIDTHS, _STRIDES, num_blocks, strict=True):
+    in_planes = base
+    widths = (base, 2 * base, 4 * base, 8 * base)
+    for width, stride, n in zip(widths, _STRIDES, num_blocks, strict=True):
         blocks = [
             block(in_planes if i == 0 else width, width, stride if i == 0 else 1) for i in range(n)
         ]
@@ -103,23 +116,38 @@ class ResNet(ImageClassifier):
     """CIFAR ResNet (post-activation): stem ``conv1``+``bn1``, ``layer1..4``, pool, ``linear``.
 
     Input ``N x in_channels x H x W`` (any H, W >= 8; 32 in the references), features
-    ``N x 512``, logits ``N x num_classes``.
+    ``N x 8 * width``, logits ``N x num_classes``. ``stem="imagenet"``: 7x7 stride-2 ``conv1``
+    and a 3x3 stride-2 max-pool after ``bn1`` and ReLU (torchvision's ResNet).
     """
 
     head_path = "linear"
 
     def __init__(
-        self, num_blocks: tuple[int, int, int, int], num_classes: int = 10, in_channels: int = 3
+        self,
+        num_blocks: tuple[int, int, int, int],
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width: int = 64,
+        stem: str = "cifar",
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.layer1, self.layer2, self.layer3, self.layer4 = _make_stages(BasicBlock, num_blocks)
-        self.linear = LinearHead(512, num_classes)
+        _check_width(width)
+        if stem not in STEMS:
+            raise ConfigError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
+        self.pool_stem = stem == "imagenet"
+        kernel, stride = (7, 2) if self.pool_stem else (3, 1)
+        self.conv1 = nn.Conv2d(in_channels, width, kernel, stride, kernel // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.layer1, self.layer2, self.layer3, self.layer4 = _make_stages(
+            BasicBlock, num_blocks, width
+        )
+        self.linear = LinearHead(8 * width, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Globally pooled output of ``layer4``, ``N x 512``."""
+        """Globally pooled output of ``layer4``, ``N x 8 * width``."""
         out = F.relu(self.bn1(self.conv1(x)))
+        if self.pool_stem:
+            out = F.max_pool2d(out, 3, stride=2, padding=1)
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
 
@@ -127,37 +155,64 @@ class ResNet(ImageClassifier):
 class PreActResNet(ImageClassifier):
     """Pre-activation ResNet: ``conv1``, ``layer1..4``, ``relu(bn)``, pool, ``linear``.
 
-    Input ``N x in_channels x H x W``, features ``N x 512``, logits ``N x num_classes``.
+    Input ``N x in_channels x H x W``, features ``N x 8 * width``, logits ``N x num_classes``.
     """
 
     head_path = "linear"
 
     def __init__(
-        self, num_blocks: tuple[int, int, int, int], num_classes: int = 10, in_channels: int = 3
+        self,
+        num_blocks: tuple[int, int, int, int],
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width: int = 64,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
-        self.layer1, self.layer2, self.layer3, self.layer4 = _make_stages(PreActBlock, num_blocks)
-        self.bn = nn.BatchNorm2d(512)
-        self.linear = LinearHead(512, num_classes)
+        _check_width(width)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
+        self.layer1, self.layer2, self.layer3, self.layer4 = _make_stages(
+            PreActBlock, num_blocks, width
+        )
+        self.bn = nn.BatchNorm2d(8 * width)
+        self.linear = LinearHead(8 * width, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``relu(bn(...))`` of ``layer4``, globally pooled, ``N x 512``."""
+        """``relu(bn(...))`` of ``layer4``, globally pooled, ``N x 8 * width``."""
         out = self.conv1(x)
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         out = F.relu(self.bn(out))
         return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
 
 
-def resnet18(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32) -> ResNet:
+def resnet18(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
+    width: int = 64,
+    stem: str = "cifar",
+) -> ResNet:
     """CIFAR ResNet-18 (kuangliu/pytorch-cifar, TRADES, RoBal, REAT); blocks [2, 2, 2, 2]."""
     del input_size  # global pooling makes the network size-agnostic
-    return ResNet((2, 2, 2, 2), num_classes=num_classes, in_channels=in_channels)
+    return ResNet((2, 2, 2, 2), num_classes, in_channels, width, stem)
+
+
+def resnet34(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
+    width: int = 64,
+    stem: str = "cifar",
+) -> ResNet:
+    """CIFAR ResNet-34 (kuangliu/pytorch-cifar names); blocks [3, 4, 6, 3]."""
+    del input_size
+    return ResNet((3, 4, 6, 3), num_classes, in_channels, width, stem)
 
 
 def preact_resnet18(
-    *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32
+    *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32, width: int = 64
 ) -> PreActResNet:
     """PreAct ResNet-18 (Rice et al. 2020; Pang et al. "Bag of tricks for AT")."""
     del input_size
-    return PreActResNet((2, 2, 2, 2), num_classes=num_classes, in_channels=in_channels)
+    return PreActResNet((2, 2, 2, 2), num_classes=num_classes, in_channels=in_channels, width=width)

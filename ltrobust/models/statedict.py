@@ -91,6 +91,21 @@ def strip_prefixes(sd: StateDict, expected: set[str]) -> tuple[StateDict, list[s
     return sd, stripped
 
 
+_WRAPPERS = ("module.", "model.")
+
+
+def strip_wrappers(sd: StateDict) -> tuple[StateDict, list[str]]:
+    """Remove ``module.`` (DataParallel) and ``model.`` carried by every key, repeatedly."""
+    stripped: list[str] = []
+    while sd:
+        prefix = next((p for p in _WRAPPERS if all(k.startswith(p) for k in sd)), None)
+        if prefix is None:
+            break
+        sd = {k[len(prefix) :]: v for k, v in sd.items()}
+        stripped.append(prefix)
+    return sd, stripped
+
+
 def drop_prefixed(sd: StateDict, prefixes: tuple[str, ...]) -> tuple[StateDict, int]:
     """``sd`` without keys starting with any of ``prefixes``, and how many were dropped."""
     if not prefixes:

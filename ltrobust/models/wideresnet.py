@@ -176,3 +176,20 @@ def wrn34_10(
     """WideResNet-34-10 (TRADES / RobustBench / RoBal parameter names)."""
     del input_size
     return WideResNet(34, 10, num_classes=num_classes, in_channels=in_channels, drop_rate=drop_rate)
+
+
+def wideresnet(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
+    depth: int = 34,
+    widen_factor: int = 10,
+    drop_rate: float = 0.0,
+) -> WideResNet:
+    """WideResNet-depth-k with the TRADES parameter names, any ``depth = 6n + 4`` and width."""
+    del input_size
+    for label, value in (("depth", depth), ("widen_factor", widen_factor)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{label} must be a positive integer, got {value!r}")
+    return WideResNet(depth, widen_factor, num_classes, in_channels, drop_rate)

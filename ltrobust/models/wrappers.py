@@ -234,3 +234,53 @@ class OutputSelect(nn.Module):
 
     def extra_repr(self) -> str:
         return f"key={self.key!r}"
+
+
+class FixedBatch(nn.Module):
+    """Runs a model traced for exactly ``batch`` inputs (an exported program or ONNX graph with
+    a static batch dimension) on any number of inputs.
+
+    The input is cut into chunks of ``batch``; a short last chunk is padded with copies of its
+    last sample, whose outputs are dropped. Every sample's output is the model's output for it
+    (in eval mode the samples of a batch do not interact), and gradients reach the real inputs
+    only.
+    """
+
+    def __init__(self, model: nn.Module, batch: int) -> None:
+        super().__init__()
+        self.model = model
+        self.batch = int(batch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``N x ...`` for inputs ``N x C x H x W``, any N."""
+        if x.shape[0] == self.batch:
+            return self.model(x)
+        outs = []
+        for chunk in x.split(self.batch):
+            n = chunk.shape[0]
+            if n < self.batch:
+                pad = chunk[-1:].expand(self.batch - n, *chunk.shape[1:])
+                chunk = torch.cat([chunk, pad])
+            outs.append(self.model(chunk)[:n])
+        return torch.cat(outs)
+
+    def extra_repr(self) -> str:
+        return f"batch={self.batch}"
+
+
+class ModeFixed(nn.Module):
+    """A module whose train/eval mode was fixed when it was traced (a ``torch.export``
+    program): ``train()`` and ``eval()`` set this wrapper's flag only and never reach the
+    graph, which refuses them."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def train(self, mode: bool = True) -> ModeFixed:
+        self.training = mode
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The traced graph's outputs."""
+        return self.model(*args, **kwargs)

@@ -7,8 +7,10 @@ counts that are non-negative integers; per-class lists, confusion matrices and p
 of the right lengths; class indices in range; and numbers that agree with each other (see
 :mod:`ltrobust.report.validate_rules`). NaN and infinities are refused wherever they appear.
 
-The schema is declared below with the nodes of :mod:`ltrobust.report.validate_nodes`; the first
-problem raises :class:`ReportSchemaError`, one line naming the field by its JSON path:
+The schema is declared below (its diagnostics, verdict and protocols sections in
+:mod:`ltrobust.report.validate_sections`) with the nodes of
+:mod:`ltrobust.report.validate_nodes`; the first problem raises
+:class:`ReportSchemaError`, one line naming the field by its JSON path:
 ``report.json does not match the report schema: attacks.pgd20.summary.groups.tail.recall must
 be a number in [0, 1] or null, got "0.5"``. Integers must fit a double exactly (|n| <= 2**53).
 Torch-free.
@@ -36,6 +38,19 @@ from ltrobust.report.validate_nodes import (
     is_int,
 )
 from ltrobust.report.validate_rules import outcome_rule, per_sample_rule, stat_rule, summary_rule
+from ltrobust.report.validate_sections import (
+    CLASS,
+    CLASSES,
+    COUNT,
+    DIAGNOSTICS,
+    DIFFERENCE,
+    FRACTION,
+    PROTOCOL,
+    SAMPLES,
+    SECONDS,
+    STRINGS,
+    VERDICT,
+)
 
 #: the version of the report format this ltrobust writes and reads
 SCHEMA_VERSION = 1
@@ -53,17 +68,6 @@ class ReportSchemaError(LtRobustError):
     def with_source(self, source: str) -> ReportSchemaError:
         return ReportSchemaError(self.detail, source)
 
-
-FRACTION = Num(0, 1).or_null()  # a recall, an accuracy, a share of samples; null: no samples
-DIFFERENCE = Num(-1, 1).or_null()  # a fraction minus another (boundary error, inflation)
-COUNT = Int(0)
-CLASS = Int(0, below="C")
-SECONDS = Num(0)
-STRINGS = ListOf(Str())
-SAMPLES = "one per test sample, clean.summary.n"
-CLASSES = "one per class, dataset.num_classes or the length of clean.summary.per_class"
-#: ``{"overall": fraction, "groups": {group: fraction}}``: most diagnostics' shape
-SCOPED = Obj({"overall": FRACTION, "groups": MapOf(FRACTION)}, closed=False)
 
 _STAT = {"n": COUNT, "correct": COUNT, "recall": FRACTION, "ci_low": FRACTION, "ci_high": FRACTION}
 CLASS_STAT = Obj({"cls": CLASS, "name": Str(), **_STAT}, rules=(stat_rule,))
@@ -158,181 +162,6 @@ PER_SAMPLE = Obj(
     optional=True,
     closed=False,
     rules=(per_sample_rule,),
-)
-
-SWEEP_ROW = Obj(
-    {
-        "kappa": Num(-100, 100),  # logits x 10^-kappa: beyond this a float overflows
-        "clean": SCOPED,
-        "pgd20": SCOPED,
-        "invariant": SCOPED.or_null(),
-        "invariant_attack": Str().or_null(),
-        "zero_grad": Obj({"pixel": SCOPED, "sample": SCOPED}, closed=False).or_null(),
-    },
-    optional=frozenset({"zero_grad"}),
-    closed=False,
-)
-CHECK = Obj(
-    {
-        "name": Str(),
-        "group": Str(),
-        "triggered": Bool(),
-        "value": DIFFERENCE,
-        "threshold": Num().or_null(),
-        "message": Str(),
-    },
-    optional=True,
-    closed=False,
-)
-DIAGNOSTICS = Obj(
-    {
-        "warnings": STRINGS,
-        "randomised": Bool(),
-        "softmax_outputs": Bool(),
-        "worst_only": MapOf(
-            Obj(
-                {
-                    "settings": MapOf(ANY),
-                    "attacked": COUNT,
-                    "newly_broken": COUNT,
-                    "seconds": SECONDS,
-                },
-                optional=True,
-                closed=False,
-            )
-        ),
-        "zero_grad": MapOf(SCOPED),
-        "sweep": Obj(
-            {"kappas": ListOf(Num(-100, 100)), "rows": ListOf(SWEEP_ROW)},
-            optional=frozenset({"kappas"}),
-            closed=False,
-        ),
-        "unbounded": Obj(
-            {**SCOPED.fields, "n": COUNT, "eps": Num(0, above=True), "settings": MapOf(ANY)},
-            optional=frozenset({"n", "eps", "settings"}),
-            closed=False,
-        ),
-        "square_only": SCOPED,
-        "aa_targets": Obj(
-            {
-                "k": COUNT,
-                "applies": Bool(),
-                "samples": COUNT,
-                "tail_target_share": SCOPED,
-                "pairs_by_group": MapOf(FRACTION),
-                "tail_classes_targeted": ListOf(CLASS),
-                "tail_classes_never_targeted": ListOf(CLASS),
-            },
-            optional=True,
-            closed=False,
-        ),
-        "escalation": Obj(
-            {
-                "ran": ListOf(
-                    Obj(
-                        {
-                            "attack": Str(),
-                            "why": Str(),
-                            "settings": MapOf(ANY),
-                            "repeats": COUNT,
-                            "attacked": COUNT,
-                            "newly_broken": COUNT,
-                            "seconds": SECONDS,
-                        },
-                        closed=False,
-                    )
-                ),
-                "attacked": COUNT,
-                "newly_broken": COUNT,
-                "newly_broken_share": SCOPED,
-            },
-            closed=False,
-        ),
-        "aa_tail": Obj(
-            {
-                "attack": Obj(
-                    {"max_targets": COUNT, "n_iter": COUNT, "tail_classes": ListOf(CLASS)},
-                    optional=True,
-                    closed=False,
-                ),
-                "attacked": COUNT,
-                "newly_broken": COUNT,
-                "newly_broken_share": SCOPED,
-                "seconds": SECONDS,
-            },
-            optional=True,
-            closed=False,
-        ),
-        "amp": Obj(
-            {"dtype": Str(), "recheck": Str(), "flips": MapOf(MapOf(COUNT))},
-            optional=True,
-            closed=False,
-        ),
-        "checks": ListOf(CHECK),
-    },
-    optional=True,
-    closed=False,
-)
-VERDICT_ENTRY = Obj(
-    {
-        "verdict": Str("reliable", "suspect", "inflated"),
-        "believed": FRACTION,
-        "inflation": MapOf(DIFFERENCE),
-        "flags": STRINGS,
-    },
-    optional=True,
-    closed=False,
-)
-VERDICT = Obj(
-    {
-        "overall": VERDICT_ENTRY.or_null(),
-        "groups": MapOf(VERDICT_ENTRY),
-        "thresholds": MapOf(Num()),
-    },
-    optional=True,
-    closed=False,
-)
-
-_GAP = Obj(
-    {"gap": DIFFERENCE.or_null(), "b": COUNT, "c": COUNT, "p": Num(0, 1).or_null()},
-    closed=False,
-)
-_PUBLISHED = Obj(
-    {
-        "overall": FRACTION.or_null(),
-        "balanced": FRACTION.or_null(),
-        "groups": MapOf(FRACTION.or_null()),
-    },
-    closed=False,
-)
-PROTOCOL = Obj(
-    {
-        "description": Str(),
-        "leaves_out": Str(),
-        "verified": Str(),
-        "test_set": Str("balanced", "long-tailed"),
-        "n": COUNT,
-        "positions": ListOf(Int(0), unique=True),
-        "rows": MapOf(
-            Obj(
-                {
-                    "attack": Str().or_null(),
-                    "overall": FRACTION.or_null(),
-                    "balanced": FRACTION.or_null(),
-                    "groups": MapOf(FRACTION.or_null()),
-                    "per_class": ListOf(FRACTION.or_null()),
-                },
-                closed=False,
-            )
-        ),
-        "headline": Str(),
-        "published": _PUBLISHED,
-        "strict": _PUBLISHED,
-        "gap": Obj({"overall": _GAP, "groups": MapOf(_GAP)}, closed=False),
-        "deviations": STRINGS,
-    },
-    optional=frozenset({"positions", "leaves_out"}),
-    closed=False,
 )
 
 #: the whole report, fields in the order ``AuditReport.to_dict`` writes them

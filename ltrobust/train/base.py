@@ -23,7 +23,7 @@ from ltrobust.attacks.iterative import IterativeAttack, LossFn
 from ltrobust.attacks.threat import ThreatModel
 from ltrobust.errors import ConfigError
 from ltrobust.models.base import ImageClassifier
-from ltrobust.models.heads import CosineHead
+from ltrobust.models.heads import CosineHead, CosPlusHead
 from ltrobust.train.augment import Augmentation
 from ltrobust.train.schedule import step_schedule
 
@@ -66,7 +66,10 @@ class TrainView(nn.Module):
         head = self.net.head
         if isinstance(head, CosineHead):
             cosine = head.cosine(features)
-            return {"features": features, "cosine": cosine, "logits": head.scale * cosine}
+            logits = head.scale * cosine
+            if isinstance(head, CosPlusHead):
+                logits = logits + head.bias
+            return {"features": features, "cosine": cosine, "logits": logits}
         return {"features": features, "logits": head(features)}
 
 

@@ -1,4 +1,5 @@
-"""Training checkpoints: ``last.pt`` (every epoch, with the resume state) and ``final.pt``.
+"""Training checkpoints: ``last.pt`` (every epoch, with the resume state) and ``final.pt``
+(and, with ``--save-format safetensors``, the same as ``final.safetensors``).
 
 Both are ordinary ltrobust checkpoints (:func:`ltrobust.models.save_checkpoint`): arch,
 model_args (head settings included), input spec, dataset, class counts, method and its full
@@ -21,6 +22,7 @@ import torch
 
 from ltrobust.errors import ConfigError, ModelLoadError
 from ltrobust.models import FORMAT_NAME, save_checkpoint
+from ltrobust.models.safetensors_io import save_safetensors_checkpoint
 from ltrobust.train.config import TrainConfig
 
 
@@ -79,10 +81,13 @@ def save_training_checkpoint(
     logit_adjustment: list[float] | None,
     history: list[dict[str, Any]],
     extra: dict[str, Any],
+    file_format: str = "pt",
 ) -> None:
-    """Write an ltrobust checkpoint of the bare network ``net`` atomically."""
+    """Write an ltrobust checkpoint of the bare network ``net`` atomically (``file_format``
+    ``safetensors``: as a safetensors file, metadata in its header)."""
     channels, size, _ = info.shape
-    save_checkpoint(
+    save = save_checkpoint if file_format == "pt" else save_safetensors_checkpoint
+    save(
         path,
         net,
         arch=info.arch,

@@ -187,6 +187,9 @@ class TrainConfig:
             raise ConfigError(f"--monitor-attack must be pgdN, got {self.monitor_attack!r}")
 
 
+SAVE_FORMATS = ("pt", "safetensors")
+
+
 @dataclass
 class RunOptions:
     """How to run (not part of the result's definition, so not compared on resume)."""
@@ -204,6 +207,13 @@ class RunOptions:
         None, help="Stop after this epoch (continue later with --resume).", panel=RUN
     )
     overwrite: bool = setting(False, help="Start afresh even if --out holds a run.", panel=RUN)
+    save_format: str = setting(
+        "pt",
+        help="pt: final.pt; safetensors: also final.safetensors (the same checkpoint, ltrobust's "
+        "metadata in its header; needs the safetensors package).",
+        choices=SAVE_FORMATS,
+        panel=RUN,
+    )
     command: str | None = None
     eval_batch_size: int = 256
 

@@ -29,6 +29,7 @@ from ltrobust.errors import ConfigError, DataError
 from ltrobust.fileio import check_output_dir, write_all
 from ltrobust.metrics.recall import ConfusionAccumulator
 from ltrobust.models.build import create_model
+from ltrobust.models.safetensors_io import require_safetensors
 from ltrobust.models.wrappers import LogitAdjusted
 from ltrobust.runtime import dist
 from ltrobust.runtime.precision import amp_dtype, autocast_factory, build_scaler
@@ -118,6 +119,8 @@ class _Trainer:
             self._load_resume(run.resume)
 
     def _check_out(self) -> None:
+        if self.run.save_format == "safetensors":
+            require_safetensors()  # fail before training, not after it
         out = check_output_dir(self.run.out)
         if self.run.resume is None and not self.run.overwrite:
             taken = [p.name for p in (out / "last.pt", out / "final.pt") if p.exists()]
@@ -335,6 +338,26 @@ class _Trainer:
             )
         return extra
 
+    def _safetensors(self, final: bool, extra: dict[str, Any]) -> list[tuple[Path, Any]]:
+        """The write of ``final.safetensors`` with ``--save-format safetensors``."""
+        if not final or self.run.save_format != "safetensors":
+            return []
+        target = self.run.out / "final.safetensors"
+
+        def write() -> None:
+            save_training_checkpoint(
+                target,
+                self.net,
+                config=self.config,
+                info=self.info,
+                logit_adjustment=self.adjustment,
+                history=self.history,
+                extra=extra,
+                file_format="safetensors",
+            )
+
+        return [(target, write)]
+
     def _save(self, final: bool) -> None:
         extra = self._extra(final)
         if not self.ctx.is_main:
@@ -355,6 +378,7 @@ class _Trainer:
                         extra=extra,
                     ),
                 ),
+                *self._safetensors(final, extra),
                 (out / "history.json and history.csv", lambda: write_history(out, self.history)),
                 (
                     out / "adv_counts.json",

@@ -1,0 +1,61 @@
+"""``ltrobust inspect MODEL``: what ltrobust sees in a model file, without running an audit.
+
+Format (and whether it was detected), architecture, classes, input spec, head, the format's
+inference options, the deployed logit adjustment, the parameter count and the file's sha256;
+``--json`` prints the same as JSON. The options are the audit's model-loading options, plus
+``--dataset``/``--class-counts`` for a format's ``-tau * ln(pi)`` (and the input size).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ltrobust.audit.config import AuditConfig
+from ltrobust.cli.audit import ARCHS
+from ltrobust.cli.common import stdout, warn
+from ltrobust.cli.modelinfo import summary_lines
+from ltrobust.cli.options import OptionSet, argument, command, flag_option
+
+OPTIONS = OptionSet(
+    AuditConfig, only=("dataset", "imbalance_ratio", "class_counts", "load"), extra_help=ARCHS
+)
+MODEL = argument("model", str, "Model file (or a folder with a timm model.safetensors).")
+AS_JSON = flag_option("as_json", bool, False, "--json", help="Print the summary as JSON.")
+
+
+def _data_hints(config: AuditConfig) -> tuple[list[int] | None, int | None]:
+    """Training class counts and input side: given, else a preset dataset's."""
+    counts = list(config.class_counts) if config.class_counts is not None else None
+    if config.dataset is None:
+        return counts, None
+    from ltrobust.data.profile import lt_counts
+    from ltrobust.data.specs import get_spec, is_custom
+
+    if is_custom(config.dataset):
+        return counts, None
+    spec = get_spec(config.dataset)
+    if counts is None:
+        ratio = config.imbalance_ratio or spec.default_ir
+        counts = lt_counts(spec.n_max, ratio, spec.num_classes)
+    return counts, spec.shape[1]
+
+
+@command({"options": OPTIONS}, fixed=[MODEL, AS_JSON])
+def inspect_command(model: str, as_json: bool, options: dict[str, Any]) -> None:
+    """Show what ltrobust sees in a model file: format, architecture, head, adjustments."""
+    from ltrobust.models import load_model
+    from ltrobust.models.summary import describe
+
+    config: AuditConfig = OPTIONS.build(options)
+    kwargs = config.load.kwargs()
+    counts, size = _data_hints(config)
+    kwargs.update(class_counts=counts, default_input_size=size)
+    info = describe(load_model(model, **kwargs))
+    if as_json:
+        print(json.dumps(info, indent=1, default=str))
+        return
+    for line in info["warnings"]:
+        warn(line)
+    for line in summary_lines(info):
+        stdout.print(line, highlight=False, soft_wrap=True)

@@ -1,0 +1,183 @@
+"""timm architectures (``--arch timm:NAME``) with a local checkpoint; never a download.
+
+:func:`timm_builder` makes ``create_model("timm:NAME", ...)`` build ``timm.create_model(NAME,
+pretrained=False)`` inside a :class:`TimmClassifier`, so timm models can be loaded, trained and
+saved as ltrobust checkpoints. :func:`load_timm` reads a timm checkpoint: a file (``.safetensors``
+or a ``torch.save`` state_dict, nested or not) or a Hugging Face style folder holding
+``model.safetensors`` or ``pytorch_model.bin`` (and ``config.json``). Normalisation: ``--mean``
+/``--std``, else the folder's ``config.json`` ``pretrained_cfg``, else timm's default for the
+architecture (with a note). Needs the optional timm package (``pip install 'ltrobust[formats]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ltrobust.errors import ConfigError, ModelLoadError
+
+from .base import ImageClassifier
+from .formats import LoadedModel, LoadRequest, load_strict
+from .readers import is_safetensors, read_torch
+from .statedict import find_state_dict, strip_prefixes, strip_wrappers
+from .wrappers import Normalize, NormalizedModel
+
+PREFIX = "timm:"
+#: files of a Hugging Face style model folder, in the order they are looked for
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def _timm() -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # ltrobust never downloads
+    try:
+        import timm
+    except ImportError:
+        raise ConfigError("--arch timm:NAME needs timm: pip install 'ltrobust[formats]'") from None
+    return timm
+
+
+class TimmClassifier(ImageClassifier):
+    """A timm model as an :class:`ImageClassifier`: ``forward`` is timm's, ``features`` its
+    pre-logits (``forward_head(..., pre_logits=True)``) and ``head`` its classifier."""
+
+    def __init__(self, model: nn.Module, name: str) -> None:
+        super().__init__()
+        self.model = model
+        self.timm_name = name
+        cfg = getattr(model, "pretrained_cfg", None) or {}
+        self.classifier_path = str(cfg.get("classifier") or "fc")
+
+    @property
+    def head(self) -> nn.Module:
+        """timm's classifier layer."""
+        return self.model.get_submodule(self.classifier_path)
+
+    def replace_head(self, module: nn.Module) -> None:
+        parent_path, _, name = self.classifier_path.rpartition(".")
+        parent = self.model.get_submodule(parent_path) if parent_path else self.model
+        nn.Module.__setattr__(parent, name, module)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        m: Any = self.model
+        return m.forward_head(m.forward_features(x), pre_logits=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's logits."""
+        out: torch.Tensor = self.model(x)
+        return out
+
+
+def timm_builder(
+    name: str, *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32, **kwargs: Any
+) -> TimmClassifier:
+    """``timm.create_model(name, pretrained=False, num_classes, in_chans, **kwargs)``, wrapped."""
+    del input_size  # most timm CNNs pool globally; a fixed-size model takes its own default
+    timm = _timm()
+    if not timm.is_model(name):
+        raise ConfigError(f"unknown timm architecture {name!r} (timm {timm.__version__})")
+    model = timm.create_model(
+        name, pretrained=False, num_classes=num_classes, in_chans=in_channels, **kwargs
+    )
+    return TimmClassifier(model, name)
+
+
+def _weights_file(path: Path, name: str) -> Path:
+    if not path.is_dir():
+        return path
+    for candidate in WEIGHT_FILES:
+        if (path / candidate).is_file():
+            return path / candidate
+    raise ModelLoadError(
+        f"timm:{name}: {path} holds no {' or '.join(WEIGHT_FILES)}; ltrobust loads local "
+        "checkpoints only and never downloads from the hub"
+    )
+
+
+def _read(file: Path) -> Any:
+    if is_safetensors(file):
+        from .safetensors_io import read_safetensors
+
+        return read_safetensors(file)
+    return read_torch(file, False, "cpu")
+
+
+def _config(file: Path) -> dict[str, Any]:
+    config = file.parent / "config.json"
+    if not config.is_file():
+        return {}
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _shapes(name: str, sd: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """Classes and input channels from the classifier and first conv of a meta-device model."""
+    with torch.device("meta"):
+        probe = timm_builder(name)
+    cfg = getattr(probe.model, "pretrained_cfg", None) or {}
+    head_key = f"{probe.classifier_path}.weight"
+    conv = cfg.get("first_conv")
+    conv_key = f"{conv[0] if isinstance(conv, (list, tuple)) else conv}.weight" if conv else ""
+    if head_key not in sd:
+        raise ModelLoadError(f"timm:{name}: the checkpoint has no classifier {head_key}")
+    channels = int(sd[conv_key].shape[1]) if conv_key in sd and sd[conv_key].ndim == 4 else 3
+    return int(sd[head_key].shape[0]), channels
+
+
+def _normalization(
+    req: LoadRequest, config: dict[str, Any], net: TimmClassifier
+) -> tuple[list[float], list[float], str]:
+    if req.mean is not None and req.std is not None:
+        return [float(v) for v in req.mean], [float(v) for v in req.std], "given"
+    cfg = config.get("pretrained_cfg") or {}
+    source = "the folder's config.json"
+    if not (cfg.get("mean") and cfg.get("std")):
+        cfg, source = getattr(net.model, "pretrained_cfg", None) or {}, "timm's default"
+    mean, std = cfg.get("mean"), cfg.get("std")
+    if not (mean and std):
+        raise ModelLoadError(f"timm:{net.timm_name}: no normalisation known; pass --mean/--std")
+    return [float(v) for v in mean], [float(v) for v in std], source
+
+
+def load_timm(path: Path, req: LoadRequest) -> LoadedModel:
+    """Load a local timm checkpoint for ``req.arch == "timm:NAME"`` (see module doc)."""
+    assert req.arch is not None
+    name = req.arch[len(PREFIX) :]
+    file = _weights_file(path, name)
+    obj = _read(file)
+    sd, container = find_state_dict(obj) if isinstance(obj, dict) else (None, None)
+    if sd is None:
+        raise ModelLoadError(f"timm:{name}: {file} holds no state_dict of tensors")
+    sd, stripped = strip_wrappers(sd)
+    num_classes, channels = _shapes(name, sd)
+    net = timm_builder(name, num_classes=num_classes, in_channels=channels)
+    sd, more = strip_prefixes(sd, set(net.model.state_dict()))
+    load_strict(net.model, sd, file, req.arch)
+    config = _config(file)
+    mean, std, source = _normalization(req, config, net)
+    notes = [] if source == "given" else [f"timm:{name}: normalisation from {source}: {mean}/{std}"]
+    size = req.build_size
+    return LoadedModel(
+        model=NormalizedModel(Normalize(mean, std), net),
+        format="timm",
+        sha256="",
+        path=str(file),
+        arch=req.arch,
+        num_classes=num_classes,
+        input_spec={"channels": channels, "size": size, "mean": mean, "std": std},
+        meta={
+            "container_key": container,
+            "stripped_prefixes": stripped + more,
+            "model_args": {"num_classes": num_classes, "in_channels": channels, "input_size": size},
+        },
+        warnings=notes,
+        container="safetensors" if is_safetensors(file) else "torch",
+        inference={"normalization": source},
+    )
