@@ -111,8 +111,9 @@ def test_shot_groups_and_l2(tmp_path, trained_cnn, balanced_test):
         norm="l2",
         eps=0.8,
         class_counts=[150, 101, 100, 20, 19, 5],
-        groups="shot",
     )
+    # the default groups are "auto": these counts have many, medium and few classes -> shot
+    assert report.config["groups"] == "shot" and report.dataset["groups_mode"] == "shot"
     assert report.dataset["groups"] == {"many": [0, 1], "medium": [2, 3], "few": [4, 5]}
     assert report.config["norm"] == "l2" and report.config["step"] == pytest_approx(0.8 / 4)
     assert report.attacks["pgd20"].settings["norm"] == "l2"

@@ -27,6 +27,7 @@ from ltrobust.data import (
     proportional_quotas,
     read_idx,
     read_split,
+    resolve_group_mode,
     select_lt_indices,
 )
 from ltrobust.errors import ConfigError, DataError
@@ -113,6 +114,22 @@ def test_class_groups_thirds_and_shot() -> None:
     with pytest.raises(ConfigError, match="unknown group mode 'halves'") as exc:
         class_groups([1, 2, 3], "halves")
     one_line(exc)
+
+
+def test_auto_groups_are_shot_when_the_counts_span_the_thresholds() -> None:
+    """CIFAR-100-LT at IR 100 (500 ... 5, the AFR/CMO setting) has many, medium and few
+    classes; the default profiles of CIFAR-10-LT, CIFAR-100-LT (IR 10) and Fashion-MNIST-LT
+    do not, and keep thirds."""
+    c100 = lt_counts(500, 100, 100)
+    assert resolve_group_mode(c100) == "shot"
+    assert [len(g) for g in class_groups(c100, "auto").values()] == [35, 35, 30]
+    for counts in (lt_counts(5000, 50, 10), lt_counts(500, 10, 100), lt_counts(6000, 50, 10)):
+        assert resolve_group_mode(counts) == "thirds"
+    assert resolve_group_mode(lt_counts(1000, 100, 10)) == "shot"  # 1000 ... 10
+    assert resolve_group_mode([150, 50], "auto") == "thirds"  # no few class
+    assert resolve_group_mode(c100, "thirds") == "thirds"
+    with pytest.raises(ConfigError, match="valid: auto, thirds, shot"):
+        resolve_group_mode(c100, "halves")
 
 
 def test_proportional_quotas_largest_remainder() -> None:

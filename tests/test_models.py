@@ -33,6 +33,7 @@ from ltrobust.registry import Entry
 ARCHS = [
     "preact_resnet18",
     "resnet18",
+    "resnet32",
     "resnet34",
     "small_cnn",
     "wideresnet",
@@ -128,6 +129,28 @@ def test_resnet18_keys_match_kuangliu_definition() -> None:
     assert sd["conv1.weight"].shape == (64, 3, 3, 3)
     # the CIFAR ResNet-18 of kuangliu/pytorch-cifar has 11,173,962 parameters for 10 classes
     assert sum(p.numel() for p in _meta("resnet18").parameters()) == 11_173_962
+
+
+def test_resnet32_parameters_keys_and_features() -> None:
+    """ResNet-32 of LDAM-DRW / CMO / AFR: 464,154 parameters for 10 classes (0.46 M), 64-d
+    features, parameter-free option-A shortcuts."""
+    model = _meta("resnet32")
+    sd = model.state_dict()
+    assert sum(p.numel() for p in model.parameters()) == 464_154
+    assert sum(p.numel() for p in _meta("resnet32", num_classes=100).parameters()) == 470_004
+    assert [k for k in sd if k.endswith(".conv1.weight")][-1] == "layer3.4.conv1.weight"
+    assert "layer4.0.conv1.weight" not in sd and not any("shortcut" in k for k in sd)
+    assert sd["linear.weight"].shape == (10, 64) and sd["conv1.weight"].shape == (16, 3, 3, 3)
+    torch.manual_seed(0)
+    net = create_model("resnet32", num_classes=7, in_channels=1, input_size=28).eval()
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        assert net.features(x).shape == (3, 64)
+        block = net.layer2[0]  # 16 -> 32 channels, stride 2: x[:, :, ::2, ::2] padded by 8 + 8
+        h = torch.rand(2, 16, 14, 14)
+        inner = block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(h)))))
+        skip = torch.cat([torch.zeros(2, 8, 7, 7), h[:, :, ::2, ::2], torch.zeros(2, 8, 7, 7)], 1)
+        assert torch.allclose(block(h), torch.relu(inner + skip), atol=1e-6)
 
 
 def test_preact_resnet18_keys() -> None:

@@ -26,7 +26,7 @@ from ltrobust.audit.provenance import cache_material, dataset_info, provenance
 from ltrobust.audit.runner import assemble_report, run_audit
 from ltrobust.audit.session import AuditSession, DataInfo
 from ltrobust.data.loading import EvalData
-from ltrobust.data.profile import class_groups
+from ltrobust.data.profile import class_groups, resolve_group_mode
 from ltrobust.errors import ConfigError
 from ltrobust.models.options import LoadOptions
 from ltrobust.report.compare import Facts, fact_problems
@@ -103,7 +103,7 @@ def audit(
     data, loaded, warnings = inputs.data, inputs.loaded, inputs.warnings
     threat, step = threat_for(data, cfg, warnings)
     attacks, rows = plan_attacks(cfg, threat, step)
-    cfg = replace(cfg, attacks=attacks)
+    cfg = replace(cfg, attacks=attacks, groups=resolve_group_mode(data.class_counts, cfg.groups))
     groups = class_groups(data.class_counts, cfg.groups)
     info = DataInfo(
         data.name, data.num_classes, list(data.class_names), groups, list(data.class_counts)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ltrobust.attacks.registry import ATTACKS, DEFAULT_ATTACKS, parse_attack_list
 from ltrobust.audit.protocols import PROTOCOLS, check_protocols, parse_protocols
-from ltrobust.data.profile import GROUP_MODES
+from ltrobust.data.profile import GROUP_CHOICES
 from ltrobust.errors import ConfigError
 from ltrobust.models.options import LoadOptions
 from ltrobust.settings import setting
@@ -145,7 +145,10 @@ class AuditConfig:
     )
     seed: int = setting(0, help="Seed of random starts and subsets.")
     groups: str = setting(
-        "thirds", help="thirds: head/body/tail; shot: many/medium/few.", choices=GROUP_MODES
+        "auto",
+        help="thirds: head/body/tail; shot: many (> 100 training images) / medium (20-100) / "
+        "few (< 20); auto: shot when the training counts have a class in each, else thirds.",
+        choices=GROUP_CHOICES,
     )
     device: str = setting("auto", help="auto, cpu, cuda or cuda:N.")
     data_dir: str | None = setting(None, help="Where the dataset files are.")
@@ -228,7 +231,7 @@ class AuditConfig:
             raise ConfigError(f"--worst-only names attacks not in --attacks: {', '.join(stray)}")
         for name, value, choices in (
             ("--norm", self.norm, NORMS),
-            ("--groups", self.groups, GROUP_MODES),
+            ("--groups", self.groups, GROUP_CHOICES),
             ("--amp", self.amp, AMP_CHOICES),
         ):
             if value not in choices:

@@ -26,10 +26,12 @@ if TYPE_CHECKING:
     )
     from ltrobust.data.loading import EvalData, load_eval_data, load_train_data
     from ltrobust.data.profile import (
+        GROUP_CHOICES,
         GROUP_MODES,
         class_groups,
         lt_counts,
         proportional_quotas,
+        resolve_group_mode,
         select_lt_indices,
         stratified_subsample,
         validate_class_counts,
@@ -63,10 +65,12 @@ _WHERE = {
     **dict.fromkeys(("EvalData", "load_eval_data", "load_train_data"), "ltrobust.data.loading"),
     **dict.fromkeys(
         (
+            "GROUP_CHOICES",
             "GROUP_MODES",
             "class_groups",
             "lt_counts",
             "proportional_quotas",
+            "resolve_group_mode",
             "select_lt_indices",
             "stratified_subsample",
             "validate_class_counts",

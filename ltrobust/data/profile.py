@@ -15,6 +15,8 @@ import numpy as np
 from ltrobust.errors import ConfigError, DataError
 
 GROUP_MODES: tuple[str, ...] = ("thirds", "shot")
+#: what ``--groups`` accepts: ``auto`` picks one of :data:`GROUP_MODES` from the counts
+GROUP_CHOICES: tuple[str, ...] = ("auto", *GROUP_MODES)
 
 #: Shot-mode thresholds (ImageNet-LT convention): many > 100, medium 20..100, few < 20.
 MANY_SHOT_MIN = 101
@@ -128,6 +130,27 @@ def select_lt_indices(labels: object, counts: Sequence[int], seed: int = 0) -> n
     return np.concatenate(parts).astype(np.int64, copy=False)
 
 
+def resolve_group_mode(counts: Sequence[int], mode: str = "auto") -> str:
+    """``mode``, or for ``"auto"``: ``"shot"`` when the training counts put at least one class in
+    each of many (> 100), medium (20..100) and few (< 20), as CIFAR-100-LT at imbalance ratio 100
+    does (the groups the LDAM/CMO/AFR literature reports), else ``"thirds"``.
+
+    Raises:
+        ConfigError: unknown ``mode``.
+    """
+    if mode not in GROUP_CHOICES:
+        raise ConfigError(f"unknown group mode {mode!r}; valid: {', '.join(GROUP_CHOICES)}")
+    if mode != "auto":
+        return mode
+    values = [int(v) for v in counts]
+    spans = (
+        any(v >= MANY_SHOT_MIN for v in values)
+        and any(FEW_SHOT_MAX < v < MANY_SHOT_MIN for v in values)
+        and any(v <= FEW_SHOT_MAX for v in values)
+    )
+    return "shot" if spans else "thirds"
+
+
 def class_groups(counts: Sequence[int], mode: str = "thirds") -> dict[str, list[int]]:
     """Split classes into groups by their TRAINING counts.
 
@@ -140,11 +163,10 @@ def class_groups(counts: Sequence[int], mode: str = "thirds") -> dict[str, list[
         ConfigError: unknown ``mode``.
         DataError: ``counts`` is empty.
     """
-    if mode not in GROUP_MODES:
-        raise ConfigError(f"unknown group mode {mode!r}; valid: {', '.join(GROUP_MODES)}")
     values = [int(v) for v in counts]
     if not values:
         raise DataError("class groups need at least one class count")
+    mode = resolve_group_mode(values, mode)
     if mode == "shot":
         return {
             "many": [c for c, v in enumerate(values) if v >= MANY_SHOT_MIN],

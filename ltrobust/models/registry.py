@@ -41,6 +41,11 @@ MODELS = Registry(
         _arch(
             "resnet18", "resnet", "CIFAR ResNet-18 (kuangliu/pytorch-cifar, TRADES, RoBal, REAT)"
         ),
+        _arch(
+            "resnet32",
+            "cifar_resnet",
+            "CIFAR ResNet-32 of the long-tailed literature (LDAM-DRW, CMO, AFR), 0.46 M params",
+        ),
         _arch("resnet34", "resnet", "CIFAR ResNet-34 (kuangliu/pytorch-cifar parameter names)"),
         _arch("small_cnn", "small", "TRADES SmallCNN for 28x28 / 32x32 inputs", drop=0.5),
         _arch("wrn28_10", "wideresnet", "WideResNet-28-10 (TRADES / RobustBench)", drop_rate=0.0),

@@ -1,7 +1,9 @@
 """The training-method interface and the model views a method works with.
 
-A method exposes ``prepare(model, class_counts)`` and ``training_step(model, x, y) -> {"loss",
-"logits", named terms}``; the loop never knows which method it runs. The ``model`` a step gets
+A method exposes ``prepare(model, class_counts, data=...)``, ``begin_epoch(epoch, model)`` and
+``training_step(model, x, y) -> {"loss", "logits", named terms}``; the loop never knows which
+method it runs. Methods that need more than the batch (a class-balanced source of patches, the
+whole training set) read it from the :class:`TrainData` given to ``prepare``. The ``model`` a step gets
 is a :class:`TrainView` (wrapped in ``DistributedDataParallel`` under torchrun): calling it
 gives logits, ``model(x, parts=True)`` gives features, logits and, for a cosine head, the
 unscaled cosines. Inner attacks run on the bare classifier, :func:`classifier` ``(model)``, with
@@ -10,6 +12,8 @@ the library's attack objects, so training maximises exactly what the audit evalu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
@@ -20,9 +24,27 @@ from ltrobust.attacks.threat import ThreatModel
 from ltrobust.errors import ConfigError
 from ltrobust.models.base import ImageClassifier
 from ltrobust.models.heads import CosineHead, CosPlusHead
+from ltrobust.train.augment import Augmentation
+from ltrobust.train.schedule import step_schedule
 
 if TYPE_CHECKING:
     from ltrobust.train.config import TrainConfig
+
+
+@dataclass
+class TrainData:
+    """The training set as the loop holds it, for methods that draw beyond the batch.
+
+    ``x`` (N x C x H x W in [0, 1]) and ``y`` (N) stay on the CPU; ``augment(x)`` applies the
+    current epoch's augmentation with the training generator (a new tensor on the CPU);
+    ``device`` is where the model runs and ``batch_size`` the per-process batch.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    augment: Callable[[torch.Tensor], torch.Tensor]
+    device: torch.device
+    batch_size: int
 
 
 class TrainView(nn.Module):
@@ -81,12 +103,15 @@ class TrainMethod:
     """
 
     name: ClassVar[str] = ""
+    #: whether ``--eps``-ball examples are made in every step (``--attack-step(s)`` apply)
+    inner_attack: ClassVar[bool] = True
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.options = dict(config.options)
         self.generator: torch.Generator | None = None
         self.counts = torch.ones(1, dtype=torch.float64)
+        self.data: TrainData | None = None
 
     @classmethod
     def resolve_options(
@@ -105,6 +130,16 @@ class TrainMethod:
             if isinstance(defaults.get(key), float) and not isinstance(value, (int, float)):
                 raise ConfigError(f"--{key.replace('_', '-')} must be a number, got {value!r}")
 
+    @classmethod
+    def common_defaults(cls, options: dict[str, Any], dataset: str) -> dict[str, Any]:
+        """Values of common options (``TrainConfig`` fields) that the resolved ``options``
+        imply, e.g. a preset's architecture; explicit values override them."""
+        return {}
+
+    @classmethod
+    def check_config(cls, config: TrainConfig) -> None:
+        """Raise ConfigError for a combination of common and method options that cannot run."""
+
     def model_kwargs(self) -> dict[str, Any]:
         """Extra ``create_model`` arguments (e.g. the cosine head); stored as model_args."""
         return {}
@@ -115,14 +150,31 @@ class TrainMethod:
         class_counts: list[int],
         *,
         generator: torch.Generator | None = None,
+        data: TrainData | None = None,
     ) -> None:
-        """Bind the class counts (C) and the generator; check the model fits the method."""
+        """Bind the class counts (C), the generator and the training data; check the model
+        fits the method."""
         self.counts = torch.tensor(class_counts, dtype=torch.float64)
         self.generator = generator
+        self.data = data
         self.setup(classifier(model))
 
     def setup(self, net: nn.Module) -> None:
         """Method-specific preparation with the bare classifier (default: nothing)."""
+
+    def lr_factor(self) -> Callable[[int], float]:
+        """``epochs done -> factor of --lr`` (docs/METHODS.md §4.1: warm-up, then steps)."""
+        c = self.config
+        return step_schedule(c.epochs, c.warmup_epochs, c.lr_steps)
+
+    def augmentation(self, epoch: int, base: Augmentation) -> Augmentation:
+        """The augmentation of ``epoch`` (1-based); ``base`` is the configured one."""
+        return base
+
+    def begin_epoch(self, epoch: int, model: nn.Module) -> dict[str, float]:
+        """Called before every epoch (1-based) with the model; returns values for the epoch's
+        history row (default: nothing)."""
+        return {}
 
     def training_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
         """One step on a batch (x N x C x H x W in [0,1], y N): ``{"loss", "logits", ...}``.

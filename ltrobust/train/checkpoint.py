@@ -7,14 +7,13 @@ config, the logit adjustment and the history, so ``ltrobust audit FILE`` needs n
 ``extra["training"]`` records how the run went (processes, device, AMP dtype, epochs, seconds)
 and ``extra["adv_counts"]`` the E x C x C (true, predicted) counts of the training adversarial
 examples. ``last.pt`` adds ``extra["resume"]``: epoch, optimizer, scheduler, grad scaler,
-method state (REAT's counts) and the RNG states of every process (uint8 tensors), all readable
-with ``torch.load(weights_only=True)``.
+method state (REAT's counts, the weights of AFR's last regeneration) and the RNG states of every
+process (uint8 tensors), all readable with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,9 +105,9 @@ def save_training_checkpoint(
     )
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path, what: str = "--resume") -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"--resume: checkpoint not found: {path}")
+        raise ConfigError(f"{what}: checkpoint not found: {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -117,8 +116,18 @@ def _read(path: Path) -> dict[str, Any]:
         reason = " ".join(str(exc).split())[:120]
         raise ModelLoadError(f"cannot read {path}: {type(exc).__name__}: {reason}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
-        raise ConfigError(f"--resume: {path} is not an ltrobust training checkpoint")
+        raise ConfigError(f"{what}: {path} is not an ltrobust training checkpoint")
     return obj
+
+
+def read_init(path: Path) -> dict[str, Any]:
+    """An ltrobust checkpoint to start from (AFR's ``--init``): ``arch``, ``num_classes``,
+    ``class_counts``, ``model_args`` and ``state_dict``; ConfigError / ModelLoadError if
+    missing, unreadable or not an ltrobust checkpoint."""
+    ckpt = _read(Path(path), "--init")
+    return {k: ckpt.get(k) for k in ("arch", "num_classes", "class_counts", "model_args")} | {
+        "state_dict": ckpt["state_dict"]
+    }
 
 
 def read_resume(path: Path) -> ResumeState:
@@ -168,10 +177,11 @@ def resume_extra(
     }
 
 
-def load_scheduler(scheduler: torch.optim.lr_scheduler.MultiStepLR, state: dict) -> None:
-    """Restore a MultiStepLR (stored milestones come back as a dict; it wants a Counter)."""
-    scheduler.load_state_dict(state)
-    scheduler.milestones = Counter({int(k): int(v) for k, v in dict(scheduler.milestones).items()})
+def load_scheduler(scheduler: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:
+    """Restore the epoch count of a LambdaLR (its factors come from the configuration; the
+    ``milestones`` and ``gamma`` of checkpoints written with a MultiStepLR are ignored)."""
+    keep = {k: v for k, v in state.items() if k not in ("milestones", "gamma", "lr_lambdas")}
+    scheduler.load_state_dict({**keep, "lr_lambdas": [None] * len(scheduler.lr_lambdas)})
 
 
 def resume_config(path: Path, given: dict[str, Any]) -> TrainConfig:

@@ -16,9 +16,13 @@ from typing import Any
 
 from ltrobust.errors import ConfigError
 from ltrobust.settings import setting
+from ltrobust.train.schedule import DEFAULT_LR_STEPS, RECIPE_LR_STEPS, parse_lr_steps
 from ltrobust.values import parse_number
 
 AMP_DTYPES = ("auto", "fp16", "bf16")
+AUGMENTS = ("none", "autoaugment", "randaugment")
+#: the methods whose rows set the CMO/AFR recipe (docs/METHODS.md §4.1)
+_RECIPE = "ce, cmo, afr"
 TRAIN = "Training"
 RUN = "Run"
 
@@ -49,8 +53,27 @@ class TrainConfig:
     arch: str = setting(
         help="Architecture (default: small_cnn for fashion-mnist-lt, else resnet18).", panel=TRAIN
     )
-    epochs: int = setting(80, help="Epochs; lr x0.1 after 75% and 93.75% of them.", panel=TRAIN)
+    epochs: int = setting(
+        80,
+        help="Epochs of the run (afr: both stages).",
+        show="80; ce, cmo 200; afr 250",
+        panel=TRAIN,
+    )
     lr: float = setting(0.1, help="SGD learning rate.", panel=TRAIN)
+    warmup_epochs: int = setting(
+        0,
+        help="Linear lr warm-up: epoch t <= W trains at lr x t/W (LDAM-DRW, CMO).",
+        show=f"0; {_RECIPE} 5",
+        panel=TRAIN,
+    )
+    lr_steps: str | None = setting(
+        None,
+        help="lr x FACTOR after epoch EPOCH: EPOCH:FACTOR,... where EPOCH may be P% of the "
+        "epochs (afr: of stage 1), e.g. 160:0.01,180:0.0001 (CMO, AFR).",
+        parse=parse_lr_steps,
+        show=f"{DEFAULT_LR_STEPS}; {_RECIPE} {RECIPE_LR_STEPS}",
+        panel=TRAIN,
+    )
     momentum: float = setting(0.9, help="SGD momentum.", panel=TRAIN)
     weight_decay: float = setting(5e-4, help="Weight decay.", show="method's", panel=TRAIN)
     batch_size: int = setting(128, help="Global batch size.", show="method's", panel=TRAIN)
@@ -86,6 +109,21 @@ class TrainConfig:
         0, help="Random-crop padding (0 for custom data).", show="dataset's", panel=TRAIN
     )
     hflip: bool = setting(False, help="Random horizontal flips.", show="dataset's", panel=TRAIN)
+    augment: str = setting(
+        "none",
+        help="Policy after crop and flip: autoaugment (torchvision, CIFAR-10 policy) or "
+        "randaugment (--randaugment-n ops of magnitude --randaugment-m). afr: stage 1 only.",
+        choices=AUGMENTS,
+        panel=TRAIN,
+    )
+    randaugment_n: int = setting(2, help="RandAugment: operations per image N.", panel=TRAIN)
+    randaugment_m: int = setting(9, help="RandAugment: magnitude M (0-30).", panel=TRAIN)
+    cutout: int = setting(
+        0,
+        help="Cutout: zero one SIZE x SIZE square per image after the policy (CMO, AFR: 16); "
+        "0 = none. afr: stage 1 only.",
+        panel=TRAIN,
+    )
     test_dataset: str | None = setting(
         None, help="Monitoring test set for custom training data (tensors:FILE.pt).", panel=TRAIN
     )
@@ -135,8 +173,16 @@ class TrainConfig:
                 raise ConfigError(f"{flag(key)} must be >= 0, got {value}")
         if self.amp_dtype not in AMP_DTYPES:
             raise ConfigError(f"unknown --amp-dtype {self.amp_dtype!r}; valid: auto, fp16, bf16")
-        if self.crop_padding < 0 or self.monitor_n < 0:
-            raise ConfigError("--crop-padding and --monitor-n must be >= 0")
+        if min(self.crop_padding, self.monitor_n, self.warmup_epochs, self.cutout) < 0:
+            raise ConfigError(
+                "--crop-padding, --monitor-n, --warmup-epochs and --cutout must be >= 0"
+            )
+        if self.augment not in AUGMENTS:
+            raise ConfigError(f"unknown --augment {self.augment!r}; valid: {', '.join(AUGMENTS)}")
+        if self.randaugment_n < 1 or not 0 <= self.randaugment_m <= 30:
+            raise ConfigError("--randaugment-n must be >= 1 and --randaugment-m in 0..30")
+        if self.lr_steps is not None:
+            self.lr_steps = parse_lr_steps(self.lr_steps)
         if not re.fullmatch(r"pgd[1-9]\d{0,4}", self.monitor_attack):
             raise ConfigError(f"--monitor-attack must be pgdN, got {self.monitor_attack!r}")
 

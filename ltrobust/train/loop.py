@@ -34,8 +34,8 @@ from ltrobust.models.wrappers import LogitAdjusted
 from ltrobust.runtime import dist
 from ltrobust.runtime.precision import amp_dtype, autocast_factory, build_scaler
 from ltrobust.runtime.progress import TrainProgress
-from ltrobust.train.augment import augment
-from ltrobust.train.base import TrainView
+from ltrobust.train.augment import Augmentation
+from ltrobust.train.base import TrainData, TrainView
 from ltrobust.train.checkpoint import (
     CheckpointInfo,
     load_scheduler,
@@ -140,6 +140,7 @@ class _Trainer:
             derive_seed(config.seed, ctx.rank, "generator")
         )
         self.method = build_method(config)
+        self.augmentation = self.epoch_aug = Augmentation.of(config)
         model_args = {
             "num_classes": len(self.counts),
             "in_channels": channels,
@@ -150,7 +151,9 @@ class _Trainer:
         self.info = CheckpointInfo(config.arch, model_args, shape, self.counts, class_names)
         self.view = TrainView(self.net)
         self.model = dist.wrap(self.view, ctx)
-        self.method.prepare(self.view, self.counts, generator=self.generator)
+        size = config.batch_size // ctx.world_size
+        data = TrainData(self.x, self.y, self._augment, ctx.device, size)
+        self.method.prepare(self.view, self.counts, generator=self.generator, data=data)
         adjustment = self.method.logit_adjustment()
         self.adjustment = adjustment
         self.deployed = self.net if adjustment is None else LogitAdjusted(self.net, adjustment)
@@ -160,7 +163,7 @@ class _Trainer:
             lr=config.lr,
             momentum=config.momentum,
             weight_decay=config.weight_decay,
-            epochs=config.epochs,
+            factor=self.method.lr_factor(),
         )
         self.autocast = autocast_factory(ctx.device, config.amp, config.amp_dtype)
         self.scaler = build_scaler(ctx.device, config.amp, config.amp_dtype)
@@ -230,6 +233,9 @@ class _Trainer:
             batches.pop()  # BatchNorm cannot train on a single sample
         return batches
 
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return self.epoch_aug(x, self.generator)
+
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
         model = self.deployed
         was_training = model.training
@@ -252,6 +258,9 @@ class _Trainer:
 
     def _train_epoch(self, epoch: int) -> dict[str, Any]:
         config, num_classes = self.config, len(self.counts)
+        t0 = time.perf_counter()
+        self.epoch_aug = self.method.augmentation(epoch, self.augmentation)
+        stats = self.method.begin_epoch(epoch, self.model)
         batches = self._batches(epoch)
         lr = float(self.optimizer.param_groups[0]["lr"])
         terms: dict[str, float] = {}
@@ -260,14 +269,8 @@ class _Trainer:
         name = f"epoch {epoch}/{config.epochs}"
         if self.callback is not None:
             self.callback.start(name, sum(len(b) for b in batches))
-        t0 = time.perf_counter()
         for idx in batches:
-            x = augment(
-                self.x[idx],
-                padding=config.crop_padding,
-                hflip=config.hflip,
-                generator=self.generator,
-            ).to(self.ctx.device, non_blocking=True)
+            x = self._augment(self.x[idx]).to(self.ctx.device, non_blocking=True)
             y = self.y[idx].to(self.ctx.device, non_blocking=True)
             clean_correct += int((self._predict(x) == y).sum())
             out = self._step(x, y)
@@ -282,7 +285,8 @@ class _Trainer:
         if self.callback is not None:
             self.callback.finish(name)
         self.scheduler.step()
-        return self._epoch_row(epoch, lr, seconds, terms, confusion.compute(), clean_correct, seen)
+        row = self._epoch_row(epoch, lr, seconds, terms, confusion.compute(), clean_correct, seen)
+        return {**row, **stats}
 
     def _epoch_row(
         self,

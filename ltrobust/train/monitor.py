@@ -1,4 +1,5 @@
-"""The per-epoch monitoring evaluation: clean and PGD-20 recall on a fixed test subset, per group.
+"""The per-epoch monitoring evaluation: clean and PGD-20 recall on a fixed test subset, per group
+(the audit's default groups: shot groups when the training counts span them, else thirds).
 
 The subset is a class-stratified sample of ``monitor_n`` test images (``seed`` 0), the same in
 every epoch; PGD's random starts are per-sample seeds, so every epoch sees the same starts. It
@@ -58,7 +59,7 @@ def load_monitor(
     _, step = resolve_threat(data.spec.name if data.spec else None, "linf", config.eps)
     threat = ThreatModel("linf", config.eps)
     attack = build_attack(config.monitor_attack, threat, step, seed=config.seed)
-    groups = class_groups(class_counts)
+    groups = class_groups(class_counts, "auto")
     return MonitorSet(data.x, data.y, data.indices, groups, data.class_names, attack, config.seed)
 
 

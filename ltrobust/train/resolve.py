@@ -67,24 +67,33 @@ def resolve_config(method: str, dataset: str, given: dict[str, Any]) -> TrainCon
     defaults = _dataset_defaults(dataset)
     explicit = {k: v for k, v in given.items() if k not in ("method", "dataset")}
     common, options = _split(method, explicit)
+    method_cls = get_method_class(method)
+    _check_attack_options(method, method_cls.inner_attack, common)
     if "eps" in common and "attack_step" not in common:
         common["attack_step"] = resolve_threat(dataset, "linf", common["eps"])[1]
+    defaults_of = {p.name: p.default for p in method_params(method)}
+    resolved = method_cls.resolve_options(defaults_of, options, dataset)
     values: dict[str, Any] = {
         "arch": default_arch(dataset),
         **method_defaults(method),
         **defaults,
+        **method_cls.common_defaults(resolved, dataset),
         **common,
     }
-    defaults_of = {p.name: p.default for p in method_params(method)}
-    method_cls = get_method_class(method)
-    config = TrainConfig(
-        method=method,
-        dataset=dataset,
-        options=method_cls.resolve_options(defaults_of, options, dataset),
-        **values,
-    )
+    config = TrainConfig(method=method, dataset=dataset, options=resolved, **values)
     config.validate()
+    method_cls.check_config(config)
     return config
+
+
+def _check_attack_options(method: str, inner_attack: bool, common: dict[str, Any]) -> None:
+    """Refuse ``--attack-step(s)`` for a method without an inner attack."""
+    stray = [flag(k) for k in ("attack_step", "attack_steps") if k in common]
+    if stray and not inner_attack:
+        raise ConfigError(
+            f"{', '.join(stray)} does not apply to --method {method}: it makes no adversarial "
+            "examples in its training steps (--eps is the monitor's budget)"
+        )
 
 
 def resume_differences(stored: TrainConfig, given: dict[str, Any]) -> list[str]:
