@@ -215,6 +215,11 @@ def test_bench_train_epoch_times_the_real_training_loop(tmp_path):
     assert "seconds per epoch (the last)" in result.stdout
     bad = runner.invoke(app, [*args, "--train-n-max", "20"])
     assert bad.exit_code == 2 and "--train-n-max 20" in bad.stderr
+    # a clean method has no inner attack: timed without one, said so
+    result = runner.invoke(app, [*args, "--train-method", "ce", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["train"]["attack_steps"] is None
+    assert "--method ce (no inner attack)" in result.stdout
 
 
 def test_bench_audit_split(tmp_path, audit_files):

@@ -141,11 +141,13 @@ class TrainBenchConfig:
         show="skipped",
         panel=TRAIN,
     )
-    method: str = setting("at", help="Training method (at, trades, robal, reat).", panel=TRAIN)
+    method: str = setting("at", help="Training method (ltrobust train --method).", panel=TRAIN)
     like: str = setting(
         "cifar10-lt", help="Synthetic training data shaped like this preset's LT set.", panel=TRAIN
     )
-    steps: int = setting(10, help="Inner PGD steps of the training.", panel=TRAIN)
+    steps: int = setting(
+        10, help="Inner PGD steps of the training (methods with an inner attack).", panel=TRAIN
+    )
     amp: bool = setting(True, help="Train with --amp.", panel=TRAIN)
     epochs: int = setting(2, help="Epochs timed (the last one is the headline).", panel=TRAIN)
     n_max: int | None = setting(None, help="Head-class images.", show="the preset's", panel=TRAIN)

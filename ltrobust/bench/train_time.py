@@ -53,17 +53,20 @@ def time_train_epoch(
     from ltrobust.data.specs import get_spec
     from ltrobust.runtime.precision import amp_dtype
     from ltrobust.train import RunOptions, resolve_config, train
+    from ltrobust.train.registry import get_method_class
 
     config.validate()
     spec = get_spec(config.like)
     x, y = synthetic_like(config.like, config.n_max, config.seed)
+    # the clean methods (ce, cmo, afr) make no adversarial examples: no inner attack to size
+    steps = config.steps if get_method_class(config.method).inner_attack else None
+    attack = {"attack_steps": steps, "attack_step": spec.step_linf} if steps is not None else {}
     given: dict[str, Any] = {
         "arch": config.arch,
         "epochs": config.epochs,
-        "attack_steps": config.steps,
+        **attack,
         "amp": config.amp,
         "eps": spec.eps_linf,
-        "attack_step": spec.step_linf,
         "crop_padding": spec.crop_padding,
         "hflip": spec.hflip,
         "monitor_n": 0,
@@ -92,7 +95,7 @@ def time_train_epoch(
         "images": images,
         "class_counts": torch.bincount(y).tolist(),
         "batch_size": train_config.batch_size,
-        "attack_steps": config.steps,
+        "attack_steps": steps,
         "amp": config.amp,
         "amp_dtype": str(amp_dtype(device, train_config.amp_dtype)) if config.amp else None,
         "device": str(device),

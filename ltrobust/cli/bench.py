@@ -203,9 +203,11 @@ def _print_memory(memory: dict[str, Any]) -> None:
 
 def _print_train(train: dict[str, Any]) -> None:
     amp = f"--amp ({train['amp_dtype'].replace('torch.', '')})" if train["amp"] else "fp32"
+    steps = train["attack_steps"]
+    inner = f" with PGD-{steps}" if steps is not None else " (no inner attack)"
     stdout.print(
-        f"[bold]training[/]: {train['arch']}, --method {train['method']} with PGD-"
-        f"{train['attack_steps']}, {amp}, batch {train['batch_size']}, on {train['device']}; "
+        f"[bold]training[/]: {train['arch']}, --method {train['method']}{inner}, "
+        f"{amp}, batch {train['batch_size']}, on {train['device']}; "
         f"{train['images']:,} images of random pixels shaped like {train['like']}'s "
         "long-tailed training set",
         highlight=False,
