@@ -17,12 +17,20 @@ import torch
 import ltrobust
 from ltrobust.audit.diagnostics import LogitScale
 from ltrobust.models import load_model
+from ltrobust.report import AuditReport
 
 PROTOCOLS = ["robal", "at-bsl", "reat", "robustlt", "mcat", "taet", "robustbench", "strict"]
 CHECKPOINTS = sorted(Path("checkpoints").glob("small_cnn-*-fmnist-lt.pt"))
 
 
 def run(path: Path, scale: float, n: int, out: Path) -> dict:
+    name = f"{path.stem.removeprefix('small_cnn-')}-x{scale:g}"
+    saved = out / f"{name}.json"
+    if saved.is_file():  # a finished model is read back, so an interrupted run can continue
+        timed = out / "seconds.json"
+        known = json.loads(timed.read_text()) if timed.is_file() else []
+        seconds = next((r["seconds"] for r in known if r["model"] == name), None)
+        return {"name": name, "seconds": seconds, "report": AuditReport.load(str(saved))}
     loaded = load_model(str(path))
     model = loaded.model if scale == 1 else LogitScale(loaded.model, scale).eval()
     t0 = time.perf_counter()
@@ -36,8 +44,7 @@ def run(path: Path, scale: float, n: int, out: Path) -> dict:
         device="cpu",
         command=f"benchmarks/protocols_evidence.py {path.name} x{scale:g} --n {n}",
     )
-    name = f"{path.stem.removeprefix('small_cnn-')}-x{scale:g}"
-    report.save(str(out / f"{name}.json"))
+    report.save(str(saved))
     return {"name": name, "seconds": time.perf_counter() - t0, "report": report}
 
 
@@ -53,6 +60,28 @@ def table(results: list[dict]) -> str:
             delta = gap["gap"]
             cells.append("—" if delta is None else f"{100 * delta:+.1f} (p={gap['p']:.2g})")
             lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: attacks compared across the logit scale: CE-based, CW (margin), DLR-based AutoAttacks
+SCALE_ATTACKS = ["pgd20", "ta-pgd20", "cw20", "robal-aa", "ta-aa", "aa"]
+
+
+def scale_table(results: list[dict]) -> str:
+    """Per checkpoint and attack: accuracy as trained and with logits x1000 (same samples)."""
+    by = {r["name"]: r["report"] for r in results}
+    head = ["checkpoint", *(f"{a} x1 / x1000" for a in SCALE_ATTACKS), "strict x1 / x1000"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in sorted(n.removesuffix("-x1") for n in by if n.endswith("-x1")):
+        pair = [by.get(f"{name}-x1"), by.get(f"{name}-x1000")]
+        cells = [name]
+        for attack in SCALE_ATTACKS:
+            accs = [r.attacks[attack].summary.accuracy if r and attack in r.attacks else None
+                    for r in pair]  # fmt: skip
+            cells.append(" / ".join(_pct(a) for a in accs))
+        worst = [r.worst_case.summary.accuracy if r and r.worst_case else None for r in pair]
+        cells.append(" / ".join(_pct(a) for a in worst))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -72,11 +101,13 @@ def main() -> None:
     for path in CHECKPOINTS:
         for scale in (1.0, 1000.0):
             res = run(path, scale, args.n, args.out)
-            print(f"{res['name']}: {res['seconds']:.0f} s", flush=True)
+            print(f"{res['name']}: {res['seconds']} s", flush=True)
             results.append(res)
     summary = [{"model": r["name"], "seconds": r["seconds"]} for r in results]
     (args.out / "seconds.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(table(results))
+    print()
+    print(scale_table(results))
 
 
 if __name__ == "__main__":
