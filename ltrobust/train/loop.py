@@ -338,11 +338,8 @@ class _Trainer:
             )
         return extra
 
-    def _safetensors(self, final: bool, extra: dict[str, Any]) -> list[tuple[Path, Any]]:
-        """The write of ``final.safetensors`` with ``--save-format safetensors``."""
-        if not final or self.run.save_format != "safetensors":
-            return []
-        target = self.run.out / "final.safetensors"
+    def _writer(self, target: Path, extra: dict[str, Any], file_format: str = "pt") -> Any:
+        """The write of this run's checkpoint to ``target`` (for ``write_all``)."""
 
         def write() -> None:
             save_training_checkpoint(
@@ -353,10 +350,17 @@ class _Trainer:
                 logit_adjustment=self.adjustment,
                 history=self.history,
                 extra=extra,
-                file_format="safetensors",
+                file_format=file_format,
             )
 
-        return [(target, write)]
+        return write
+
+    def _safetensors(self, final: bool, extra: dict[str, Any]) -> list[tuple[Path, Any]]:
+        """The write of ``final.safetensors`` with ``--save-format safetensors``."""
+        if not final or self.run.save_format != "safetensors":
+            return []
+        target = self.run.out / "final.safetensors"
+        return [(target, self._writer(target, extra, "safetensors"))]
 
     def _save(self, final: bool) -> None:
         extra = self._extra(final)
@@ -366,18 +370,7 @@ class _Trainer:
         checkpoint = out / ("final.pt" if final else "last.pt")
         write_all(
             [
-                (
-                    checkpoint,
-                    lambda: save_training_checkpoint(
-                        checkpoint,
-                        self.net,
-                        config=self.config,
-                        info=self.info,
-                        logit_adjustment=self.adjustment,
-                        history=self.history,
-                        extra=extra,
-                    ),
-                ),
+                (checkpoint, self._writer(checkpoint, extra)),
                 *self._safetensors(final, extra),
                 (out / "history.json and history.csv", lambda: write_history(out, self.history)),
                 (
