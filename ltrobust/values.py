@@ -11,6 +11,7 @@ import re
 from fractions import Fraction
 
 from ltrobust.errors import ConfigError
+from ltrobust.limits import KAPPA_LIMIT
 
 _DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 #: a number, or one fraction of two numbers: ``0.03``, ``1e-2``, ``8/255``
@@ -72,6 +73,11 @@ def parse_kappas(text: str) -> tuple[float, ...]:
         values = [parse_number(p, name="--kappa") for p in text.split(",") if p.strip()]
     if not values or len(values) > MAX_KAPPAS:
         raise ConfigError(f"--kappa {text!r}: give 1 to {MAX_KAPPAS} values")
+    if any(abs(v) > KAPPA_LIMIT for v in values):
+        raise ConfigError(
+            f"--kappa {text!r}: each kappa must be in [-{KAPPA_LIMIT:g}, {KAPPA_LIMIT:g}] "
+            "(logits x 10^-kappa overflow beyond)"
+        )
     return tuple(sorted(set(values)))
 
 

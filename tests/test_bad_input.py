@@ -127,8 +127,9 @@ def test_usage_errors_are_one_line():
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
     [
-        ("num_classes", "ten", "num_classes must be a positive integer"),
-        ("class_counts", [-5] * 6, "class_counts must be 6 non-negative integers"),
+        ("num_classes", "ten", "num_classes must be an integer in [1, 100000]"),
+        ("class_counts", [-5] * 6, "class_counts must be 6 positive integers"),
+        ("class_counts", [0] * 6, "class_counts must be 6 positive integers"),
         ("logit_adjustment", [float("nan")] * 6, "logit_adjustment must be 6 finite numbers"),
         ("class_names", [1, 2, 3, 4, 5, 6], "class_names must be 6 strings"),
     ],

@@ -118,7 +118,7 @@ def audit(
         cache = None
         if cache_dir is not None:
             root = Path(cache_dir(data.name) if callable(cache_dir) else cache_dir)
-            material = cache_material(loaded, data, cfg, threat, step, inputs.load_kwargs, ctx)
+            material = cache_material(inputs, cfg, threat, step, ctx)
             cache = open_cache(root, material, resume=cfg.resume, ctx=ctx)
         session = AuditSession(
             loaded.model,
@@ -139,7 +139,7 @@ def audit(
     finally:
         dist.teardown(ctx)
     parts.warnings[:0] = warnings
-    prov = provenance(loaded, data, cfg, command)
+    prov = provenance(loaded, data, cfg, command, inputs.files)
     prov["execution"] = {
         **session.execution(),
         "cache": str(cache.dir) if cache else None,

@@ -16,6 +16,7 @@ from ltrobust.data.specs import is_custom, resolve_threat
 from ltrobust.errors import ConfigError
 from ltrobust.models.formats import LoadedModel
 from ltrobust.models.loading import load_model
+from ltrobust.readlog import file_digests, recording
 
 
 @dataclass
@@ -26,6 +27,8 @@ class AuditInputs:
     loaded: LoadedModel
     load_kwargs: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    #: ``{path: sha256}`` of every file the model loader and the data reader read
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def module_as_loaded(model: nn.Module) -> LoadedModel:
@@ -48,6 +51,17 @@ def module_as_loaded(model: nn.Module) -> LoadedModel:
 
 
 def load_inputs(
+    model: nn.Module | str, dataset: str | EvalData | None, config: AuditConfig
+) -> AuditInputs:
+    """Load the data and the model of an audit (:func:`_load`), with the digest of every file
+    they were read from."""
+    with recording() as read:
+        inputs = _load(model, dataset, config)
+    inputs.files = file_digests([*read, *inputs.loaded.files])
+    return inputs
+
+
+def _load(
     model: nn.Module | str, dataset: str | EvalData | None, config: AuditConfig
 ) -> AuditInputs:
     """Load the data and the model of an audit.

@@ -19,6 +19,7 @@ from ltrobust.audit.config import AuditConfig
 from ltrobust.runtime.dist import DistContext, resolve_device
 
 if TYPE_CHECKING:
+    from ltrobust.audit.inputs import AuditInputs
     from ltrobust.data.loading import EvalData
     from ltrobust.models.formats import LoadedModel
 
@@ -66,17 +67,18 @@ def state_dict_sha256(model: nn.Module) -> str:
 
 
 def cache_material(
-    loaded: LoadedModel,
-    data: EvalData,
+    inputs: AuditInputs,
     config: AuditConfig,
     threat: ThreatModel,
     step_size: float,
-    load_kwargs: dict[str, Any],
     ctx: DistContext,
 ) -> dict[str, Any]:
-    """What a finished batch depends on (the resume key): the model, the samples and every
-    setting that changes per-sample results. Not in it: thresholds and groups (they only
-    change summaries and the verdict) and the number of processes."""
+    """What a finished batch depends on (the resume key): the model, every file the model and
+    the data were read from (a changed ONNX weight file, timm ``config.json`` or tensor file
+    refuses a resume), the samples, the training counts and every setting that changes
+    per-sample results. Not in it: thresholds and groups (they only change summaries and the
+    verdict) and the number of processes."""
+    loaded, data, load_kwargs = inputs.loaded, inputs.data, inputs.load_kwargs
     diag = config.diagnostics()
     diag_cfg = diag.to_dict() if diag is not None else None
     if diag_cfg is not None:
@@ -88,7 +90,12 @@ def cache_material(
             "format": loaded.format,
             "load_options": {k: load_kwargs.get(k) for k in LOAD_KEYS},
         },
-        "data": {"n": len(data.y), "sha256": tensor_sha256(data.x, data.y, data.indices)},
+        "files": dict(inputs.files),
+        "data": {
+            "n": len(data.y),
+            "sha256": tensor_sha256(data.x, data.y, data.indices),
+            "class_counts": list(data.class_counts),
+        },
         "audit": {
             "attacks": {
                 name: build_attack(name, threat, step_size, seed=config.seed).settings()
@@ -135,9 +142,14 @@ def checkpoint_info(loaded: LoadedModel) -> dict[str, Any]:
 
 
 def provenance(
-    loaded: LoadedModel, data: EvalData, config: AuditConfig, command: str | None
+    loaded: LoadedModel,
+    data: EvalData,
+    config: AuditConfig,
+    command: str | None,
+    files: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The report's ``provenance``: versions, time, command, checkpoint, device, data source."""
+    """The report's ``provenance``: versions, time, command, checkpoint, device, data source
+    and ``files``, the sha256 of every file the model and the data were read from."""
     dev = resolve_device(config.device)
     return {
         "versions": versions(),
@@ -150,6 +162,7 @@ def provenance(
         else platform.processor() or platform.machine(),
         "data_source": data.source,
         "seed": config.seed,
+        "files": [{"path": p, "sha256": h} for p, h in (files or {}).items()],
     }
 
 

@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from ltrobust.cli.common import guarded
 from ltrobust.errors import ConfigError
+from ltrobust.limits import MAX_INT
 from ltrobust.settings import Param, Setting, field_default, params_of
 from ltrobust.values import parse_number
 
@@ -49,6 +50,8 @@ class Option:
             value = spec.parse(value)
         elif self.kind is float:
             value = parse_number(value, name=self.flags[0])
+        elif self.kind is int and isinstance(value, int) and abs(value) > MAX_INT:
+            raise ConfigError(f"{self.flags[0]} {value}: a report holds integers up to 2**53")
         if spec.choices and value not in spec.choices:
             choices = ", ".join(spec.choices)
             raise ConfigError(f"unknown {self.flags[0]} {value!r}; valid: {choices}")

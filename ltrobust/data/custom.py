@@ -18,6 +18,7 @@ import torch
 
 from ltrobust.data.profile import validate_class_counts
 from ltrobust.errors import DataError
+from ltrobust.readlog import note_read
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def _read_image(path: Path) -> tuple[torch.Tensor, str, tuple[int, int]]:
     from PIL import Image
     from torchvision.transforms.functional import pil_to_tensor
 
+    note_read(path)
     try:
         with Image.open(path) as img:
             img.load()
@@ -135,6 +137,7 @@ def load_tensor_file(path: str | os.PathLike[str]) -> CustomData:
     file = Path(path).expanduser()
     if not file.is_file():
         raise DataError(f"tensor file not found: {file}")
+    note_read(file)
     try:
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files

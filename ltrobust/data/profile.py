@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ltrobust.errors import ConfigError, DataError
+from ltrobust.limits import MAX_INT
 
 GROUP_MODES: tuple[str, ...] = ("thirds", "shot")
 #: what ``--groups`` accepts: ``auto`` picks one of :data:`GROUP_MODES` from the counts
@@ -77,8 +78,10 @@ def validate_class_counts(
             raise DataError(f"{what}: entry {i} is {value!r}, expected a positive integer")
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
             value = int(value)
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise DataError(f"{what}: entry {i} is {value!r}, expected a positive integer")
+        if not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_INT:
+            raise DataError(
+                f"{what}: entry {i} is {value!r}, expected a positive integer up to 2**53"
+            )
         out.append(int(value))
     if not out:
         raise DataError(f"{what}: empty, expected one positive integer per class")

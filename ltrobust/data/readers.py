@@ -23,6 +23,7 @@ import numpy as np
 
 from ltrobust.data.specs import IDX_FILES, DatasetSpec
 from ltrobust.errors import DataError
+from ltrobust.readlog import note_read
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 def _require(path: Path) -> Path:
     if not path.is_file():
         raise DataError(f"missing data file {path}")
+    note_read(path)
     return path
 
 

@@ -10,37 +10,25 @@ from typing import Any
 from torch import nn
 
 from ltrobust.errors import ConfigError
+from ltrobust.models.arguments import CORE, check_arguments
 from ltrobust.models.heads import HEADS, CosineHead, CosPlusHead
 from ltrobust.models.registry import Builder, get_builder
 from ltrobust.models.wrappers import Normalize, NormalizedModel
 
 logger = logging.getLogger(__name__)
 
-#: the arguments every builder takes
-CORE_ARGS = ("num_classes", "in_channels", "input_size")
-
 
 def _check_options(name: str, builder: Builder, kwargs: dict[str, Any]) -> None:
     params = inspect.signature(builder).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    valid = [p for p in params if p not in CORE_ARGS]
+    valid = [p for p in params if p not in CORE]
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise ConfigError(
             f"unknown option(s) {', '.join(unknown)} for architecture '{name}'; "
             f"valid: {', '.join(valid + ['head_scale', 'head_gamma']) or 'none'}"
         )
-
-
-def _check_sizes(num_classes: int, in_channels: int, input_size: int) -> None:
-    for label, value in (
-        ("num_classes", num_classes),
-        ("in_channels", in_channels),
-        ("input_size", input_size),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{label} must be a positive integer, got {value!r}")
 
 
 def create_model(
@@ -72,7 +60,8 @@ def create_model(
         A module mapping ``N x C x H x W`` inputs in [0, 1] to ``N x num_classes`` logits.
 
     Raises:
-        ConfigError: unknown architecture, head or option, or an invalid size.
+        ConfigError: unknown architecture, head or option, or a size or option outside
+            :data:`ltrobust.models.arguments.BOUNDS`.
     """
     builder = get_builder(name)
     head_scale = kwargs.pop("head_scale", None)
@@ -81,8 +70,11 @@ def create_model(
         raise ConfigError(f"unknown head '{head}'; valid: {', '.join(HEADS)}")
     if head == "linear" and (head_scale is not None or head_gamma is not None):
         raise ConfigError("head_scale and head_gamma apply only to cosine heads")
-    _check_sizes(num_classes, in_channels, input_size)
+    sizes = {"num_classes": num_classes, "in_channels": in_channels, "input_size": input_size}
+    heads = {"head_scale": head_scale, "head_gamma": head_gamma}
+    check_arguments(name, {**sizes, **{k: v for k, v in heads.items() if v is not None}})
     _check_options(name, builder, kwargs)
+    check_arguments(name, kwargs)
     net = builder(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
     if head != "linear":
         in_features = getattr(net.head, "in_features", None)

@@ -17,6 +17,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import ConfigError, ModelLoadError
+from .arguments import check_arguments
 from .build import create_model
 from .checkpoint import FORMAT_VERSION
 from .metadata import check_metadata
@@ -57,6 +58,9 @@ class LoadedModel:
     ``head`` describes the final layer (kind, scale, gamma) and ``inference`` the format's
     inference options as used (config, scale, tau, where the normalisation came from). Fields
     the file does not determine are None. ``warnings`` are one-line messages for the user.
+    ``files`` names every other file the loader read besides ``path`` (an ONNX graph's
+    external weights, a timm folder's ``config.json``, a ``--format-config`` file): with
+    ``path`` they are hashed into the report's provenance and the resume key.
     """
 
     model: nn.Module
@@ -75,6 +79,7 @@ class LoadedModel:
     container: str = "torch"
     head: dict[str, Any] | None = None
     inference: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
 
     @property
     def output_guessed(self) -> bool:
@@ -186,6 +191,44 @@ def _ltrobust_normalization(
     return net, []
 
 
+def _stored_args(ckpt: Mapping[str, Any], spec: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The checkpoint's ``model_args``, checked against the allow-list and its other fields."""
+    args = dict(ckpt["model_args"])
+    args.setdefault("num_classes", ckpt["num_classes"])
+    try:
+        check_arguments(str(ckpt["arch"]), args, "checkpoint field model_args.")
+    except ConfigError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
+    for key, stored in (
+        ("num_classes", ckpt["num_classes"]),
+        ("in_channels", spec.get("channels")),
+        ("input_size", spec.get("size")),
+    ):
+        if key in args and stored is not None and args[key] != stored:
+            raise ModelLoadError(
+                f"{path}: checkpoint field model_args.{key} is {args[key]!r} but the "
+                f"checkpoint's {'input_spec' if key != 'num_classes' else 'num_classes'} "
+                f"says {stored!r}"
+            )
+    return args
+
+
+def _rebuild(arch: str, args: dict[str, Any], sd: StateDict, path: Path) -> nn.Module:
+    """``create_model(arch, **args)`` loaded with ``sd``; the shapes are compared on the meta
+    device first, so that nothing is allocated for a network the weights do not fit."""
+    try:
+        with torch.device("meta"):
+            probe = create_model(arch, **args)
+    except (ConfigError, TypeError) as exc:
+        raise ModelLoadError(f"{path}: cannot rebuild {arch}: {exc}") from None
+    problem = describe_mismatch(sd, probe.state_dict())
+    if problem:
+        raise ModelLoadError(f"{path} does not fit {arch}: {problem}")
+    net = create_model(arch, **args)
+    load_strict(net, sd, path, arch)
+    return net
+
+
 def from_ltrobust(ckpt: Mapping[str, Any], req: LoadRequest, path: Path) -> LoadedModel:
     """Rebuild an ltrobust checkpoint: ``[LogitAdjusted(][NormalizedModel(]net``."""
     _version_check(ckpt, path)
@@ -195,13 +238,7 @@ def from_ltrobust(ckpt: Mapping[str, Any], req: LoadRequest, path: Path) -> Load
     _agree(path, "num_classes", num_classes, req.num_classes)
     _agree(path, "in_channels", spec.get("channels"), req.in_channels)
     _agree(path, "input_size", spec.get("size"), req.input_size)
-    args = dict(ckpt["model_args"])
-    args.setdefault("num_classes", num_classes)
-    try:
-        net = create_model(arch, **args)
-    except (ConfigError, TypeError) as exc:
-        raise ModelLoadError(f"{path}: cannot rebuild {arch}: {exc}") from None
-    load_strict(net, ckpt["state_dict"], path, arch)
+    net = _rebuild(arch, _stored_args(ckpt, spec, path), ckpt["state_dict"], path)
     model, notes = _ltrobust_normalization(net, spec, req, path)
     adjustment = ckpt.get("logit_adjustment")
     if adjustment is not None:

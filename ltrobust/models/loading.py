@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelLoadError
+from ..readlog import note_read
 from .checkpoint import FORMAT_NAME, sha256_file
 from .foreign import from_module
 from .formats import LoadedModel, LoadRequest, from_ltrobust, from_state_dict
@@ -86,6 +87,7 @@ def _load_file(path: Path, req: LoadRequest, unsafe_load: bool, map_location: An
         return load_timm(path, req)
     if path.is_dir():
         raise ModelLoadError(f"cannot read checkpoint {path}: it is a directory")
+    note_read(path)
     kind = sniff(path)
     expected = _CONTAINERS.get(req.format or "")
     if expected is not None and kind != expected:

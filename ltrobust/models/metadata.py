@@ -15,10 +15,12 @@ from typing import Any
 import torch
 
 from ltrobust.errors import ModelLoadError
+from ltrobust.limits import MAX_INT
+from ltrobust.models.arguments import BOUNDS
 
 
-def _int(value: Any, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+def _int(value: Any, low: int, high: int = MAX_INT) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _number(value: Any) -> bool:
@@ -39,7 +41,10 @@ def _fields(num_classes: int) -> dict[str, tuple[Callable[[Any], bool], str]]:
     c = num_classes
     return {
         "arch": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
-        "num_classes": (lambda v: _int(v, 1), "a positive integer"),
+        "num_classes": (
+            lambda v: BOUNDS["num_classes"].problem(v) is None,
+            BOUNDS["num_classes"].problem(0) or "",
+        ),
         "model_args": (
             lambda v: isinstance(v, Mapping) and all(isinstance(k, str) for k in v),
             "a mapping of option names",
@@ -53,8 +58,8 @@ def _fields(num_classes: int) -> dict[str, tuple[Callable[[Any], bool], str]]:
         ),
         "dataset": (_optional(lambda v: isinstance(v, str)), "a dataset name"),
         "class_counts": (
-            _optional(lambda v: isinstance(v, list) and len(v) == c and all(_int(n, 0) for n in v)),
-            f"{c} non-negative integers",
+            _optional(lambda v: isinstance(v, list) and len(v) == c and all(_int(n, 1) for n in v)),
+            f"{c} positive integers up to 2**53 (training images per class)",
         ),
         "class_names": (
             _optional(
@@ -73,9 +78,10 @@ def _fields(num_classes: int) -> dict[str, tuple[Callable[[Any], bool], str]]:
 def _input_spec_problem(spec: Any) -> str | None:
     if not isinstance(spec, Mapping):
         return "input_spec must be a mapping"
-    for key in ("channels", "size"):
-        if spec.get(key) is not None and not _int(spec[key], 1):
-            return f"input_spec.{key} must be a positive integer, got {spec[key]!r}"
+    for key, arg in (("channels", "in_channels"), ("size", "input_size")):
+        problem = None if spec.get(key) is None else BOUNDS[arg].problem(spec[key])
+        if problem is not None:
+            return f"input_spec.{key} must be {problem}, got {spec[key]!r}"
     mean, std = spec.get("mean"), spec.get("std")
     if (mean is None) != (std is None):
         return "input_spec needs both mean and std, or neither"

@@ -26,6 +26,9 @@ from .checkpoint import FORMAT_NAME, checkpoint_payload
 
 #: the ``__metadata__`` key holding the checkpoint's fields as JSON
 METADATA_KEY = "ltrobust"
+#: the deepest nesting of lists and dicts the metadata may have (a checkpoint's is about 6:
+#: history rows, method options); deeper data would only feed the checks below a recursion
+MAX_DEPTH = 32
 
 
 def _library(path: Path | None = None) -> Any:
@@ -56,6 +59,19 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _depth(value: Any) -> int:
+    """How deeply ``value``'s lists and dicts nest (without recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
 def read_safetensors(path: Path) -> dict[str, Any]:
     """The file as a dict: an ltrobust checkpoint when its header says so, else the tensors."""
     st = _library(path)
@@ -75,6 +91,10 @@ def read_safetensors(path: Path) -> dict[str, Any]:
         fields = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelLoadError(f"{path}: the ltrobust metadata is not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ModelLoadError(f"{path}: the ltrobust metadata is nested too deeply") from None
+    if _depth(fields) > MAX_DEPTH:
+        raise ModelLoadError(f"{path}: the ltrobust metadata is nested too deeply") from None
     if not isinstance(fields, dict) or fields.get("format") != FORMAT_NAME:
         raise ModelLoadError(f"{path}: the ltrobust metadata is not an ltrobust checkpoint")
     return {**fields, "state_dict": dict(tensors)}

@@ -12,6 +12,7 @@ architecture (with a note). Needs the optional timm package (``pip install 'ltro
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from ltrobust.errors import ConfigError, ModelLoadError
+from ltrobust.readlog import note_read
 
 from .base import ImageClassifier
 from .formats import LoadedModel, LoadRequest, load_strict
@@ -99,6 +101,7 @@ def _weights_file(path: Path, name: str) -> Path:
 
 
 def _read(file: Path) -> Any:
+    note_read(file)
     if is_safetensors(file):
         from .safetensors_io import read_safetensors
 
@@ -110,11 +113,15 @@ def _config(file: Path) -> dict[str, Any]:
     config = file.parent / "config.json"
     if not config.is_file():
         return {}
+    note_read(config)
     try:
-        data = json.loads(config.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = type(exc).__name__ if isinstance(exc, RecursionError) else str(exc)[:80]
+        raise ModelLoadError(f"{config}: not a readable JSON config ({reason})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("pretrained_cfg") or {}, dict):
+        raise ModelLoadError(f"{config}: not a timm config (an object with pretrained_cfg)")
+    return data
 
 
 def _shapes(name: str, sd: dict[str, torch.Tensor]) -> tuple[int, int]:
@@ -140,10 +147,31 @@ def _normalization(
     source = "the folder's config.json"
     if not (cfg.get("mean") and cfg.get("std")):
         cfg, source = getattr(net.model, "pretrained_cfg", None) or {}, "timm's default"
-    mean, std = cfg.get("mean"), cfg.get("std")
+    mean, std = _stats(cfg.get("mean"), source), _stats(cfg.get("std"), source, positive=True)
     if not (mean and std):
         raise ModelLoadError(f"timm:{net.timm_name}: no normalisation known; pass --mean/--std")
-    return [float(v) for v in mean], [float(v) for v in std], source
+    if len(mean) != len(std):
+        raise ModelLoadError(
+            f"timm:{net.timm_name}: {source} has {len(mean)} means, {len(std)} stds"
+        )
+    return mean, std, source
+
+
+def _stats(values: Any, source: str, *, positive: bool = False) -> list[float] | None:
+    """A config's mean or std as 1 to 64 finite floats (std > 0); a ModelLoadError otherwise."""
+    if values is None or values == []:
+        return None
+    ok = isinstance(values, (list, tuple)) and 1 <= len(values) <= 64
+    ok = ok and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    )
+    if not ok or (positive and min(values) <= 0):
+        shown = repr(values) if len(repr(values)) <= 40 else repr(values)[:37] + "..."
+        what = "positive " if positive else ""
+        raise ModelLoadError(
+            f"{source}: mean/std must be lists of 1 to 64 finite {what}numbers, got {shown}"
+        )
+    return [float(v) for v in values]
 
 
 def load_timm(path: Path, req: LoadRequest) -> LoadedModel:

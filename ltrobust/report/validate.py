@@ -110,6 +110,7 @@ PROVENANCE = Obj(
         "device_name": Str().or_null(),
         "seed": Int(None).or_null(),
         "execution": MapOf(ANY).or_null(),
+        "files": ListOf(Obj({"path": Str(), "sha256": Str()})),
     },
     optional=True,
     closed=False,

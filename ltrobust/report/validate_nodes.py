@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeGuard
 
+from ltrobust.limits import MAX_INT
+
 PathPart = str | int
 Path = tuple[PathPart, ...]
 #: a rule's finding: the path below the object it checks, and what is wrong there
@@ -70,10 +72,6 @@ def brief(v: Any) -> str:
     if isinstance(v, float):
         return json.dumps(v)  # NaN, Infinity, -Infinity as JSON readers write them
     return f"a {type(v).__name__}"
-
-
-#: JSON numbers are doubles for most readers: integers beyond 2**53 lose digits
-MAX_INT = 2**53
 
 
 def is_number(v: object) -> TypeGuard[float]:

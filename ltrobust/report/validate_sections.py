@@ -4,6 +4,7 @@ Torch-free."""
 
 from __future__ import annotations
 
+from ltrobust.limits import KAPPA_LIMIT
 from ltrobust.report.validate_nodes import ANY, Bool, Int, ListOf, MapOf, Num, Obj, Str
 
 FRACTION = Num(0, 1).or_null()  # a recall, an accuracy, a share of samples; null: no samples
@@ -19,7 +20,7 @@ SCOPED = Obj({"overall": FRACTION, "groups": MapOf(FRACTION)}, closed=False)
 
 SWEEP_ROW = Obj(
     {
-        "kappa": Num(-100, 100),  # logits x 10^-kappa: beyond this a float overflows
+        "kappa": Num(-KAPPA_LIMIT, KAPPA_LIMIT),  # logits x 10^-kappa
         "clean": SCOPED,
         "pgd20": SCOPED,
         "invariant": SCOPED.or_null(),
@@ -60,7 +61,7 @@ DIAGNOSTICS = Obj(
         ),
         "zero_grad": MapOf(SCOPED),
         "sweep": Obj(
-            {"kappas": ListOf(Num(-100, 100)), "rows": ListOf(SWEEP_ROW)},
+            {"kappas": ListOf(Num(-KAPPA_LIMIT, KAPPA_LIMIT)), "rows": ListOf(SWEEP_ROW)},
             optional=frozenset({"kappas"}),
             closed=False,
         ),

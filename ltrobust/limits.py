@@ -1,0 +1,15 @@
+"""Bounds shared by the option parsers, the checkpoint checks and the report schema.
+
+A value the report schema would refuse must be refused when it is given, before an audit or a
+training run starts, not when its report is written: both sides read these constants, so the
+two cannot disagree (``tests/test_limits.py`` checks the schema's nodes against them).
+Torch-free.
+"""
+
+from __future__ import annotations
+
+#: JSON numbers are doubles for most readers: integers beyond 2**53 lose digits
+MAX_INT = 2**53
+
+#: the sweep multiplies the logits by 10^-kappa: beyond |kappa| = 100 a float overflows
+KAPPA_LIMIT = 100.0
