@@ -218,6 +218,21 @@ def test_worst_only_must_name_audited_attacks(trained_cnn, dataset):
         _audit(trained_cnn, dataset, attacks="fgsm", worst_only="cw20")
 
 
+def test_worst_only_never_serves_a_protocol_row(trained_cnn, dataset):
+    """A skipped sample keeps its clean prediction: a protocol row scored on it would count it
+    robust (RoBal's AA read 68.3% instead of 56.7%), so the combination is refused first."""
+    from ltrobust.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--worst-only aa: protocol robustbench scores it"):
+        _audit(trained_cnn, dataset, attacks="fgsm,aa", worst_only="aa", protocols="robustbench")
+    for protocol in ("robal", "reat", "mcat"):
+        row = "robal-aa" if protocol == "robal" else "aa"
+        with pytest.raises(ConfigError, match=f"--worst-only {row}: protocol {protocol}"):
+            _audit(
+                trained_cnn, dataset, attacks=f"fgsm,{row}", worst_only=row, protocols=protocol
+            )
+
+
 @pytest.mark.gpu
 def test_peak_cuda_memory_does_not_grow_with_n(trained_cnn, tmp_path):
     from .conftest import synthetic

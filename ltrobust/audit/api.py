@@ -55,7 +55,7 @@ def make_config(
         )
     if attacks is not None:
         options["attacks"] = attacks
-    for key in ("attacks", "worst_only"):
+    for key in ("attacks", "worst_only", "protocols"):
         if isinstance(options.get(key), str):
             options[key] = options[key].split(",")
         elif options.get(key) is not None:

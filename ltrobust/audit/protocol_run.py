@@ -20,8 +20,13 @@ from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.config import AuditConfig
 from ltrobust.audit.protocols import PROTOCOLS, protocol_attacks
 from ltrobust.audit.session import DataInfo
-from ltrobust.data.profile import lt_counts
-from ltrobust.report.significance import mcnemar_exact
+from ltrobust.errors import ConfigError
+from ltrobust.report.protocol_scores import (
+    extra_scores,
+    gap_scores,
+    long_tailed_positions,
+    scores,
+)
 
 #: (protocol, row label) -> the attack that runs for it
 RowMap = dict[tuple[str, str], str]
@@ -44,84 +49,47 @@ def plan_attacks(config: AuditConfig, threat: ThreatModel, step: float) -> tuple
             seen[key] = attack
             planned.append(attack)
         rows[(protocol, label)] = seen[key]
+    _refuse_partial_rows(config, rows)
     return planned, rows
+
+
+def _refuse_partial_rows(config: AuditConfig, rows: RowMap) -> None:
+    """A ``--worst-only`` attack skips the samples already broken, which would keep their clean
+    prediction and count as robust in a protocol row: refuse the combination."""
+    for (protocol, label), attack in rows.items():
+        if attack in config.worst_only:
+            raise ConfigError(
+                f"--worst-only {attack}: protocol {protocol} scores it on every sample (its "
+                f"{label} row); drop {attack} from --worst-only or {protocol} from --protocol"
+            )
 
 
 def long_tailed_subset(y: torch.Tensor, class_counts: Sequence[int]) -> torch.Tensor:
     """Positions of a long-tailed test set drawn from the audited samples ``y`` (N): the
     training profile's imbalance ratio applied with the largest per-class count as n_max, the
     first samples of each class in audit order (TAET's test set, made deterministic)."""
-    c = len(class_counts)
-    present = torch.bincount(y.cpu(), minlength=c)
-    ratio = max(class_counts) / max(1, min(class_counts))
-    want = lt_counts(int(present.max()), max(1.0, ratio), c) if c > 1 else [int(present[0])]
-    keep = []
-    for cls in range(c):
-        where = (y.cpu() == cls).nonzero().flatten()
-        keep.append(where[: min(want[cls], len(where))])
-    return torch.cat(keep).sort().values
+    pick = long_tailed_positions(y.cpu().tolist(), class_counts)
+    return torch.tensor(pick, dtype=torch.int64)
 
 
 def _scores(ok: torch.Tensor, y: torch.Tensor, info: DataInfo) -> dict[str, Any]:
     """Overall, balanced (mean per-class) and per-group accuracy of correctness flags."""
-    per_class = []
-    for cls in range(info.num_classes):
-        mask = y == cls
-        per_class.append(float(ok[mask].double().mean()) if bool(mask.any()) else None)
-    present = [v for v in per_class if v is not None]
-    groups = {}
-    for g, classes in info.groups.items():
-        mask = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
-        groups[g] = float(ok[mask].double().mean()) if bool(mask.any()) else None
-    return {
-        "overall": float(ok.double().mean()) if len(ok) else None,
-        "balanced": sum(present) / len(present) if present else None,
-        "groups": groups,
-        "per_class": per_class,
-    }
+    return scores(ok.tolist(), y.tolist(), info.num_classes, info.groups)
 
 
 def _gap(
     row: torch.Tensor, strict: torch.Tensor, y: torch.Tensor, info: DataInfo
 ) -> dict[str, Any]:
-    """Per scope: strict minus the row's accuracy, and the exact McNemar test on the pairs
-    (b: the row counts a sample correct that strict breaks; c: the reverse)."""
-
-    def one(mask: torch.Tensor) -> dict[str, Any]:
-        if not bool(mask.any()):
-            return {"gap": None, "b": 0, "c": 0, "p": None}
-        r, s = row[mask], strict[mask]
-        b, c = int((r & ~s).sum()), int((~r & s).sum())
-        gap = float(s.double().mean() - r.double().mean())
-        return {"gap": gap, "b": b, "c": c, "p": mcnemar_exact(b, c)}
-
-    groups = {
-        g: one(torch.isin(y, torch.tensor(cls, dtype=y.dtype))) for g, cls in info.groups.items()
-    }
-    return {"overall": one(torch.ones_like(y, dtype=torch.bool)), "groups": groups}
+    """Per scope: strict minus the row's accuracy, and the exact McNemar test on the pairs."""
+    return gap_scores(row.tolist(), strict.tolist(), y.tolist(), info.num_classes, info.groups)
 
 
 def _extra(
     entry_settings: Mapping[str, Any], ok: torch.Tensor, y: torch.Tensor, counts: Sequence[int]
 ) -> dict[str, Any]:
-    """Metrics one protocol adds: MCAT's tail (classes with fewer training images than
-    ``tail_below``), RoBal's sums of per-class recall over 10 blocks of classes when C >= 100."""
-    out: dict[str, Any] = {}
-    c = len(counts)
-    if entry_settings.get("block_sums") and c >= 100 and c % 10 == 0:
-        recall = [
-            float(ok[y == k].double().mean()) if bool((y == k).any()) else 0.0 for k in range(c)
-        ]
-        size = c // 10
-        out["block_recall_sums"] = [sum(recall[i : i + size]) for i in range(0, c, size)]
-    below = entry_settings.get("tail_below")
-    if below is not None:
-        tail = [c for c, n in enumerate(counts) if n < below]
-        mask = torch.isin(y, torch.tensor(tail, dtype=y.dtype)) if tail else None
-        out[f"tail_below_{below}"] = (
-            float(ok[mask].double().mean()) if mask is not None and bool(mask.any()) else None
-        )
-    return out
+    """Metrics one protocol adds: MCAT's tail, RoBal's block sums (see
+    :func:`ltrobust.report.protocol_scores.extra_scores`)."""
+    return extra_scores(entry_settings, ok.tolist(), y.tolist(), counts)
 
 
 def protocol_section(
