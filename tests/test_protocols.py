@@ -81,6 +81,14 @@ def test_taets_long_tailed_test_set_follows_the_training_profile():
     counts = torch.bincount(y[pick], minlength=5).tolist()
     assert counts == lt_counts(40, 50, 5)
     assert pick.tolist() == sorted(pick.tolist())
+    # a reversed profile keeps its head (the last class) the head of the test set, and a
+    # shuffled one maps each class to the test count of its training rank
+    reverse = long_tailed_subset(y, [10, 40, 90, 200, 500])
+    assert torch.bincount(y[reverse], minlength=5).tolist() == lt_counts(40, 50, 5)[::-1]
+    shuffled = long_tailed_subset(y, [90, 500, 10, 200, 40])
+    by_rank = lt_counts(40, 50, 5)
+    expected = [by_rank[2], by_rank[0], by_rank[4], by_rank[1], by_rank[3]]
+    assert torch.bincount(y[shuffled], minlength=5).tolist() == expected
 
 
 def test_audit_with_protocols_end_to_end(tmp_path, trained_cnn, balanced_test):

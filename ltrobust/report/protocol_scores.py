@@ -1,0 +1,125 @@
+"""How a protocol row's numbers follow from per-sample outcomes (docs/PROTOCOLS.md), torch-free.
+
+One set of formulas for both ends: the audit (:mod:`ltrobust.audit.protocol_run`) scores each
+protocol with them, and every reader recomputes a report's ``protocols`` section with them
+(:mod:`ltrobust.report.validate_protocols`). Inputs are plain lists: ``ok`` a correctness flag
+per sample, ``y`` its label (a class index below ``num_classes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ltrobust.data.profile import lt_counts
+from ltrobust.report.significance import mcnemar_exact
+
+
+def long_tailed_positions(y: Sequence[int], class_counts: Sequence[int]) -> list[int]:
+    """Positions of a long-tailed test set drawn from the audited labels ``y``: the training
+    profile's imbalance ratio applied with the largest per-class count as n_max, the first
+    samples of each class in audit order (TAET's test set, made deterministic), in order.
+
+    The k-th largest test count goes to the class with the k-th most training images (ties
+    by class index), so a reversed or shuffled training profile keeps its head classes the
+    head of the test set (TAET's code has class 0 as the head, as CIFAR-10-LT does)."""
+    c = len(class_counts)
+    present = [0] * c
+    where: list[list[int]] = [[] for _ in range(c)]
+    for i, t in enumerate(y):
+        if t < c:
+            present[t] += 1
+            where[t].append(i)
+    ratio = max(class_counts) / max(1, min(class_counts))
+    by_rank = lt_counts(max(present), max(1.0, ratio), c) if c > 1 else [present[0]]
+    ranked = sorted(range(c), key=lambda cls: (-class_counts[cls], cls))
+    want = [0] * c
+    for rank, cls in enumerate(ranked):
+        want[cls] = by_rank[rank]
+    return sorted(i for cls in range(c) for i in where[cls][: want[cls]])
+
+
+def _tally(ok: Sequence[bool], y: Sequence[int], num_classes: int) -> tuple[list[int], list[int]]:
+    """Per class: the samples, and those flagged correct (labels outside the classes skipped)."""
+    n, k = [0] * num_classes, [0] * num_classes
+    for t, o in zip(y, ok, strict=True):
+        if 0 <= t < num_classes:
+            n[t] += 1
+            k[t] += bool(o)
+    return n, k
+
+
+def _share(k: int, n: int) -> float | None:
+    return k / n if n else None
+
+
+def scores(
+    ok: Sequence[bool], y: Sequence[int], num_classes: int, groups: Mapping[str, Sequence[int]]
+) -> dict[str, Any]:
+    """Overall, balanced (mean per-class), per-group and per-class accuracy of the flags ``ok``;
+    None where a scope has no samples."""
+    n, k = _tally(ok, y, num_classes)
+    per_class = [_share(k[c], n[c]) for c in range(num_classes)]
+    present = [v for v in per_class if v is not None]
+    out_groups = {}
+    for g, classes in groups.items():
+        members = {c for c in classes if 0 <= c < num_classes}
+        out_groups[g] = _share(sum(k[c] for c in members), sum(n[c] for c in members))
+    return {
+        "overall": _share(sum(map(bool, ok)), len(ok)),
+        "balanced": sum(present) / len(present) if present else None,
+        "groups": out_groups,
+        "per_class": per_class,
+    }
+
+
+def gap_scores(
+    row: Sequence[bool],
+    strict: Sequence[bool],
+    y: Sequence[int],
+    num_classes: int,
+    groups: Mapping[str, Sequence[int]],
+) -> dict[str, Any]:
+    """Per scope: strict minus the row's accuracy, and the exact McNemar test on the pairs
+    (b: the row counts a sample correct that strict breaks; c: the reverse)."""
+    cells = [[0] * 5 for _ in range(num_classes + 1)]  # n, row, strict, b, c; last: all
+    for t, r, s in zip(y, row, strict, strict=True):
+        r, s = bool(r), bool(s)
+        for cell in (cells[t], cells[-1]) if 0 <= t < num_classes else (cells[-1],):
+            cell[0] += 1
+            cell[1] += r
+            cell[2] += s
+            cell[3] += r and not s
+            cell[4] += s and not r
+
+    def one(members: list[int]) -> dict[str, Any]:
+        n, r, s, b, c = (sum(cells[m][j] for m in members) for j in range(5))
+        if not n:
+            return {"gap": None, "b": 0, "c": 0, "p": None}
+        return {"gap": s / n - r / n, "b": b, "c": c, "p": mcnemar_exact(b, c)}
+
+    out_groups = {
+        g: one(sorted({c for c in classes if 0 <= c < num_classes}))
+        for g, classes in groups.items()
+    }
+    return {"overall": one([num_classes]), "groups": out_groups}
+
+
+def extra_scores(
+    settings: Mapping[str, Any], ok: Sequence[bool], y: Sequence[int], counts: Sequence[int]
+) -> dict[str, Any]:
+    """Metrics one protocol adds (``counts``: the training counts per class): MCAT's tail
+    (classes with fewer training images than ``tail_below``), RoBal's sums of per-class recall
+    over 10 blocks of classes when C >= 100."""
+    out: dict[str, Any] = {}
+    c = len(counts)
+    n, k = _tally(ok, y, c)
+    if settings.get("block_sums") and c >= 100 and c % 10 == 0:
+        recall = [k[i] / n[i] if n[i] else 0.0 for i in range(c)]
+        size = c // 10
+        out["block_recall_sums"] = [sum(recall[i : i + size]) for i in range(0, c, size)]
+    below = settings.get("tail_below")
+    if below is not None:
+        tail = [i for i, m in enumerate(counts) if m < below]
+        out[f"tail_below_{below}"] = _share(sum(k[i] for i in tail), sum(n[i] for i in tail))
+    return out
