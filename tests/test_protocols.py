@@ -12,9 +12,15 @@ from typer.testing import CliRunner
 
 from ltrobust.attacks import ThreatModel
 from ltrobust.audit.config import AuditConfig
-from ltrobust.audit.protocol_run import long_tailed_subset, plan_attacks, protocol_section
+from ltrobust.audit.protocol_run import (
+    budget_note,
+    long_tailed_subset,
+    plan_attacks,
+    protocol_section,
+)
 from ltrobust.audit.protocols import PROTOCOLS
 from ltrobust.audit.session import DataInfo
+from ltrobust.models import create_model, save_checkpoint
 from ltrobust.cli.main import app
 from ltrobust.data.profile import lt_counts
 from ltrobust.errors import ConfigError
@@ -117,3 +123,28 @@ def test_audit_with_protocols_end_to_end(tmp_path, trained_cnn, balanced_test):
         app, ["gate", str(tmp_path / "r" / "report.json"), "--min", "protocol:taet.aa.overall=0"]
     )
     assert bad.exit_code == 2 and "no protocol 'taet'" in bad.stderr
+
+
+def test_protocol_budgets_follow_the_paper(tmp_path, trained_cnn):
+    """On CIFAR-10-LT (files in the real on-disk format) a replay at another eps is refused
+    before any work; elsewhere each protocol section says its budget is scaled."""
+    from .test_data import write_cifar10
+
+    write_cifar10(tmp_path / "cifar-10-batches-py", n_test=20)
+    net = create_model("test_linear", num_classes=10, in_channels=3, input_size=32)
+    save_checkpoint(
+        tmp_path / "m.pt", net, arch="test_linear", model_args={}, num_classes=10,
+        input_spec={"channels": 3, "size": 32}, dataset="cifar10-lt",
+    )  # fmt: skip
+    args = ["audit", str(tmp_path / "m.pt"), "--dataset", "cifar10-lt", "--data-dir"]
+    args += [str(tmp_path), "--attacks", "fgsm", "--no-diagnostics", "--quiet"]
+    res = runner.invoke(app, [*args, "--protocol", "robustbench", "--eps", "4/255", "--out",
+                              str(tmp_path / "never")])  # fmt: skip
+    assert res.exit_code == 2 and "would replay them at a budget they never used" in res.stderr
+    assert not (tmp_path / "never").exists()
+    assert budget_note("cifar10-lt", 8 / 255).startswith("the paper's: eps 8/255")
+    assert budget_note("fashion-mnist-lt", 0.1).startswith("scaled: no paper evaluated")
+    res = runner.invoke(app, [*args, "--protocol", "mcat", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output + res.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["protocols"]["mcat"]["budget"] == budget_note("cifar10-lt", 8 / 255)

@@ -102,7 +102,7 @@ def audit(
     inputs = load_inputs(model, dataset if isinstance(dataset, EvalData) else cfg.dataset, cfg)
     data, loaded, warnings = inputs.data, inputs.loaded, inputs.warnings
     threat, step = threat_for(data, cfg, warnings)
-    attacks, rows = plan_attacks(cfg, threat, step)
+    attacks, rows = plan_attacks(cfg, threat, step, dataset=data.name)
     cfg = replace(cfg, attacks=attacks, groups=resolve_group_mode(data.class_counts, cfg.groups))
     groups = class_groups(data.class_counts, cfg.groups)
     info = DataInfo(

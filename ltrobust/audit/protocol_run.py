@@ -10,6 +10,7 @@ same samples: the gap per group and an exact McNemar test on the paired per-samp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,16 +31,45 @@ from ltrobust.report.protocol_scores import (
 
 #: (protocol, row label) -> the attack that runs for it
 RowMap = dict[tuple[str, str], str]
+#: the presets the papers evaluate on, and their L-inf budget there
+PAPER_DATASETS = ("cifar10-lt", "cifar100-lt")
+PAPER_EPS = 8 / 255
 
 
 def _key(settings: Mapping[str, Any]) -> str:
     return repr(sorted((k, v) for k, v in settings.items() if k != "name"))
 
 
-def plan_attacks(config: AuditConfig, threat: ThreatModel, step: float) -> tuple[list[str], RowMap]:
+def budget_note(dataset: str, eps: float) -> str:
+    """The budget the papers' protocols run at on ``dataset``, as their rows say it.
+
+    On the datasets the papers evaluated (:data:`PAPER_DATASETS`) a replay runs at the paper's
+    budget only: another ``eps`` is refused (ConfigError). Elsewhere no paper has a budget;
+    the CIFAR budget and steps keep their ratio to the dataset's ``eps``, and the note says so.
+    """
+    if dataset in PAPER_DATASETS:
+        if not math.isclose(eps, PAPER_EPS, rel_tol=1e-9):
+            raise ConfigError(
+                f"--protocol: the papers evaluate {dataset} at eps 8/255 (RoBal: 0.031); "
+                f"--eps {eps:.6g} would replay them at a budget they never used: drop --eps "
+                "or --protocol"
+            )
+        return f"the paper's: eps 8/255 on {dataset} (RoBal's rows 0.031)"
+    return (
+        f"scaled: no paper evaluated {dataset}; the papers' CIFAR budget (8/255) and steps "
+        f"keep their ratio to eps {eps:.6g}"
+    )
+
+
+def plan_attacks(
+    config: AuditConfig, threat: ThreatModel, step: float, dataset: str | None = None
+) -> tuple[list[str], RowMap]:
     """The audit's attacks (``config.attacks`` when ``strict`` is asked for) followed by every
     protocol attack not already in the list with identical settings, and which attack serves
-    each protocol row."""
+    each protocol row. With ``dataset``, a paper protocol at a budget its paper never used on
+    that dataset is refused (:func:`budget_note`)."""
+    if dataset is not None and [p for p in config.protocols if p != "strict"]:
+        budget_note(dataset, threat.eps)
     planned = list(config.attacks) if "strict" in config.protocols else []
     seen = {_key(build_attack(a, threat, step, seed=config.seed).settings()): a for a in planned}
     rows: RowMap = {}
@@ -101,8 +131,10 @@ def protocol_section(
     y: torch.Tensor,
     info: DataInfo,
     counts: Sequence[int],
+    eps: float | None = None,
 ) -> dict[str, Any]:
-    """What protocol ``name`` would publish on the audited samples, and its gap to strict."""
+    """What protocol ``name`` would publish on the audited samples, and its gap to strict;
+    ``eps`` (the audit's budget) says in ``budget`` whether it is the paper's."""
     entry, _ = PROTOCOLS.lookup(name)
     settings = entry.settings
     pick = (
@@ -131,6 +163,7 @@ def protocol_section(
         "source": settings["source"],
         "verified": settings["verified"],
         "test_set": settings["test_set"],
+        **({"budget": budget_note(info.name, eps)} if eps is not None and name != "strict" else {}),
         "n": len(ys),
         **({"positions": [int(i) for i in pick.tolist()]} if len(pick) < len(y) else {}),
         "rows": table if name != "strict" else {},
@@ -151,10 +184,11 @@ def protocol_sections(
     y: torch.Tensor,
     info: DataInfo,
     counts: Sequence[int],
+    eps: float | None = None,
 ) -> dict[str, Any]:
     """Every requested protocol's section, in the order given."""
     y = y.cpu()
     return {
-        name: protocol_section(name, rows, preds, clean_pred, robust, y, info, counts)
+        name: protocol_section(name, rows, preds, clean_pred, robust, y, info, counts, eps)
         for name in config.protocols
     }

@@ -215,7 +215,15 @@ def run_audit(
         preds = {**runs.preds, **runs.extra}
         counts = session.info.class_counts
         protocols = protocol_sections(
-            config, rows or {}, preds, clean.pred, robust, y, session.info, counts
+            config,
+            rows or {},
+            preds,
+            clean.pred,
+            robust,
+            y,
+            session.info,
+            counts,
+            session.threat.eps,
         )
     return AuditParts(
         clean.outcome, runs.outcomes, worst, per_sample, diag, verdict, warnings, protocols
