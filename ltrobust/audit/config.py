@@ -34,7 +34,7 @@ def _fraction(flag_name: str) -> Any:
     return lambda text: parse_number(text, name=flag_name)
 
 
-def _counts(text: str) -> list[int]:
+def _counts(text: str) -> list[int] | dict[str, int]:
     from ltrobust.data.custom import load_class_counts
 
     return load_class_counts(text)
@@ -156,8 +156,12 @@ class AuditConfig:
     test_imbalanced: bool = setting(
         False, help="Use a long-tailed test set instead of the balanced one."
     )
-    class_counts: list[int] | None = setting(
-        None, help="Training class counts: JSON list or CSV file.", parse=_counts, show="none"
+    class_counts: list[int] | dict[str, int] | None = setting(
+        None,
+        help="Training class counts: a file with a JSON list (label order), a JSON object "
+        "{class: count} or name,count CSV rows (matched to the dataset's class names).",
+        parse=_counts,
+        show="none",
     )
     load: LoadOptions = setting(factory=LoadOptions, nested=True)
     diagnose: bool = setting(

@@ -73,7 +73,7 @@ def _load(
     dataset's long-tailed profile (docs/METHODS.md §1).
     """
 
-    def read(name: str, counts: list[int] | None) -> EvalData:
+    def read(name: str, counts: list[int] | dict[str, int] | None) -> EvalData:
         return load_eval_data(
             name,
             data_dir=config.data_dir,
@@ -84,7 +84,8 @@ def _load(
             seed=config.seed,
         )
 
-    counts = list(config.class_counts) if config.class_counts is not None else None
+    given = config.class_counts
+    counts = None if given is None else dict(given) if isinstance(given, dict) else list(given)
     data = dataset if isinstance(dataset, EvalData) else None
     if isinstance(dataset, str) and (counts is not None or not is_custom(dataset)):
         data = read(dataset, counts)

@@ -25,16 +25,23 @@ AS_JSON = flag_option("as_json", bool, False, "--json", help="Print the summary 
 
 
 def _data_hints(config: AuditConfig) -> tuple[list[int] | None, int | None]:
-    """Training class counts and input side: given, else a preset dataset's."""
-    counts = list(config.class_counts) if config.class_counts is not None else None
-    if config.dataset is None:
-        return counts, None
+    """Training class counts and input side: given (by name: matched to a preset's class
+    names), else a preset dataset's."""
+    from ltrobust.data.custom import match_class_counts
     from ltrobust.data.profile import lt_counts
     from ltrobust.data.specs import get_spec, is_custom
 
-    if is_custom(config.dataset):
+    given = config.class_counts
+    preset = config.dataset is not None and not is_custom(config.dataset)
+    spec = get_spec(config.dataset) if preset and config.dataset is not None else None
+    counts: list[int] | None = None
+    if isinstance(given, dict):
+        names = list(spec.class_names) if spec is not None else []
+        counts = match_class_counts(given, names, "--class-counts")
+    elif given is not None:
+        counts = list(given)
+    if spec is None:
         return counts, None
-    spec = get_spec(config.dataset)
     if counts is None:
         ratio = config.imbalance_ratio or spec.default_ir
         counts = lt_counts(spec.n_max, ratio, spec.num_classes)

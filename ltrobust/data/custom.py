@@ -167,19 +167,38 @@ def _parse_int(cell: str) -> int | None:
         return None
 
 
-def _counts_from_json(text: str, path: Path) -> list[int]:
+#: training counts by class name (matched to the dataset's class names when the data loads)
+NamedCounts = dict[str, int]
+
+
+def _named(pairs: list[tuple[str, Any]], path: Path) -> NamedCounts:
+    """``name -> count`` from ``(name, count)`` pairs; a name given twice is refused."""
+    seen: NamedCounts = {}
+    for name, _ in pairs:
+        if name in seen:
+            raise DataError(f"{path}: class {name!r} has two counts")
+        seen[name] = 0
+    values = validate_class_counts([v for _, v in pairs], what=str(path))
+    return {name: count for (name, _), count in zip(pairs, values, strict=True)}
+
+
+def _counts_from_json(text: str, path: Path) -> list[int] | NamedCounts:
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=lambda pairs: pairs)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
-    if isinstance(obj, dict):
-        obj = list(obj.values())
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply") from None
+    if isinstance(obj, list) and obj and all(isinstance(p, tuple) for p in obj):
+        return _named(obj, path)  # an object, as its (name, count) pairs in file order
+    if obj == [] and text.lstrip().startswith("{"):
+        raise DataError(f"{path}: an empty object, expected name -> count")
     if not isinstance(obj, list):
         raise DataError(f"{path}: expected a JSON list of counts or an object name -> count")
     return validate_class_counts(obj, what=str(path))
 
 
-def _counts_from_csv(text: str, path: Path) -> list[int]:
+def _counts_from_csv(text: str, path: Path) -> list[int] | NamedCounts:
     rows = []
     for row in csv.reader(io.StringIO(text)):
         cells = [cell.strip() for cell in row]
@@ -198,22 +217,26 @@ def _counts_from_csv(text: str, path: Path) -> list[int]:
         bad = next((i for i, v in enumerate(values) if v is None), None)
         if bad is not None:
             raise DataError(f"{path}: {rows[bad][col]!r} is not an integer count")
+        if col == 1:
+            return _named([(row[0], v) for row, v in zip(rows, values, strict=True)], path)
     else:
         msg = "expected comma-separated counts, one per line, or name,count rows"
         raise DataError(f"{path}: {msg}")
     return validate_class_counts(values, what=str(path))  # type: ignore[arg-type]
 
 
-def load_class_counts(path: str | os.PathLike[str]) -> list[int]:
-    """Training class counts from a file, one positive integer per class, in label order.
+def load_class_counts(path: str | os.PathLike[str]) -> list[int] | NamedCounts:
+    """Training class counts from a file, one positive integer per class.
 
-    Formats: a JSON list of ints; a JSON object ``{class_name: count}`` (insertion order); or
-    CSV: one line of comma-separated ints, one int per line, or two columns ``name,count`` with
-    an optional header line. A file is read as JSON when it ends in ``.json`` or starts with
-    ``[`` or ``{``.
+    Formats: a JSON list of ints (label order); a JSON object ``{class_name: count}``; or CSV:
+    one line of comma-separated ints, one int per line (label order), or two columns
+    ``name,count`` with an optional header line. A file is read as JSON when it ends in
+    ``.json`` or starts with ``[`` or ``{``. Counts by name come back as a dict, matched to
+    the dataset's class names by :func:`match_class_counts` (never by position).
 
     Raises:
-        DataError: missing file, unparsable content, or a count that is not a positive integer.
+        DataError: missing file, unparsable content, a count that is not a positive integer,
+            or a class name given twice.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -228,3 +251,25 @@ def load_class_counts(path: str | os.PathLike[str]) -> list[int]:
     if file.suffix.lower() == ".json" or stripped[0] in "[{":
         return _counts_from_json(stripped, file)
     return _counts_from_csv(stripped, file)
+
+
+def match_class_counts(
+    counts: NamedCounts, class_names: list[str], where: str = "class counts"
+) -> list[int]:
+    """Counts by name in the order of ``class_names`` (the dataset's classes): a name that is
+    no class, or a class without a count, is a DataError naming it."""
+    if not class_names:
+        raise DataError(
+            f"{where}: counts are given by class name, but the dataset has no class names "
+            "(give a JSON list in label order)"
+        )
+    unknown = [name for name in counts if name not in class_names]
+    if unknown:
+        raise DataError(
+            f"{where}: {unknown[0]!r} is not a class of the dataset "
+            f"({', '.join(repr(n) for n in class_names[:12])})"
+        )
+    missing = [name for name in class_names if name not in counts]
+    if missing:
+        raise DataError(f"{where}: class {missing[0]!r} has no count")
+    return [counts[name] for name in class_names]

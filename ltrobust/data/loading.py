@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ltrobust.data.custom import load_class_counts, load_image_folder, load_tensor_file
+from ltrobust.data.custom import (
+    NamedCounts,
+    load_class_counts,
+    load_image_folder,
+    load_tensor_file,
+    match_class_counts,
+)
 from ltrobust.data.discovery import ensure_dataset
 from ltrobust.data.profile import (
     check_imbalance_ratio,
@@ -33,7 +39,7 @@ from ltrobust.errors import ConfigError, DataError
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-CountsArg = Sequence[int] | PathLike | None
+CountsArg = Sequence[int] | Mapping[str, int] | PathLike | None
 
 
 @dataclass
@@ -126,17 +132,24 @@ def _check_labels(dataset: str, y: np.ndarray, num_classes: int) -> None:
         raise DataError(f"{dataset}: labels outside 0..{num_classes - 1}")
 
 
-def _explicit_counts(class_counts: CountsArg) -> list[int] | None:
-    """Explicit training counts (a sequence or a counts file), each a positive integer."""
+def _explicit_counts(class_counts: CountsArg) -> list[int] | NamedCounts | None:
+    """Explicit training counts (a sequence, counts by class name, or a counts file), each a
+    positive integer."""
     if class_counts is None:
         return None
     if isinstance(class_counts, (str, os.PathLike)):
         return load_class_counts(class_counts)
+    if isinstance(class_counts, Mapping):
+        names = [str(k) for k in class_counts]
+        return dict(zip(names, validate_class_counts(list(class_counts.values())), strict=True))
     return validate_class_counts(class_counts, what="class counts")
 
 
 def _profile(
-    dataset: str, src: _Source, explicit: list[int] | None, imbalance_ratio: float | None
+    dataset: str,
+    src: _Source,
+    explicit: list[int] | NamedCounts | None,
+    imbalance_ratio: float | None,
 ) -> tuple[int, list[int], float]:
     """``(num_classes, training counts, imbalance ratio)`` for a loaded source set.
 
@@ -144,6 +157,9 @@ def _profile(
     Without explicit counts (presets only) the counts are ``lt_counts(n_max, IR, C)``; the
     ratio is ``imbalance_ratio``, else the preset default, else ``max/min`` of the counts.
     """
+    if isinstance(explicit, dict):
+        names = list(src.spec.class_names) if src.spec is not None else src.class_names
+        explicit = match_class_counts(explicit, names, f"--class-counts for {dataset}")
     if src.spec is not None:
         num_classes = src.spec.num_classes
     else:
