@@ -3,8 +3,10 @@
 White-box attacks need gradients, so the graph is converted to a ``torch.fx`` module
 (onnx2torch). Operators the converter does not know are refused by name before converting; a
 converted model is accepted only if its outputs match onnxruntime's on a fixed random probe
-batch (``atol 1e-4``, ``rtol 1e-3``). Needs the optional packages onnx, onnx2torch and
-onnxruntime (``pip install 'ltrobust[formats]'``).
+batch (``atol 1e-4``, ``rtol 1e-3``). Before converting, every node and value is renamed to a
+name made here, external weights are read only from regular files inside the model's folder and
+the probe batch is bounded (:mod:`ltrobust.models.onnx_check`). Needs the optional packages onnx,
+onnx2torch and onnxruntime (``pip install 'ltrobust[formats]'``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,18 @@ from ltrobust.errors import ModelLoadError
 
 from .foreign import from_module
 from .formats import LoadedModel, LoadRequest
+from .onnx_check import (
+    load_external,
+    probe_shape,
+    read_model,
+    reason,
+    rename,
+    runtime_reason,
+)
 
 ATOL, RTOL = 1e-4, 1e-3
 PROBE_SEED = 0
+FLOAT = 1  # onnx.TensorProto.FLOAT
 
 
 def _libraries(path: Path) -> tuple[Any, Any, Any]:
@@ -66,24 +77,48 @@ def _graph_input(model: Any) -> tuple[str, list[int | None]]:
     dims = _dims(inputs[0])
     if len(dims) != 4:
         raise ModelLoadError(f"the ONNX input has {len(dims)} dimensions, not N x C x H x W")
+    elem = inputs[0].type.tensor_type.elem_type
+    if elem != FLOAT:
+        raise ModelLoadError(
+            f"the ONNX input holds {_type_name(elem)} values; ltrobust feeds float32 pixels"
+        )
     return inputs[0].name, dims
 
 
-def _probe(dims: list[int | None], req: LoadRequest) -> torch.Tensor:
-    batch, channels, height, width = dims
-    size = req.input_size or req.default_input_size or 32
-    shape = (batch or 2, channels or req.in_channels or 3, height or size, width or size)
-    return torch.rand(shape, generator=torch.Generator().manual_seed(PROBE_SEED))
+def _type_name(elem: int) -> str:
+    from onnx import TensorProto
+
+    try:
+        return str(TensorProto.DataType.Name(elem)).lower()
+    except ValueError:
+        return f"type {elem}"
+
+
+def _runtime_output(ort: Any, path: Path, name: str, x: torch.Tensor) -> np.ndarray:
+    """onnxruntime's first output on ``x``, run on the file as stored (it resolves the same
+    external files); its errors become one-line ModelLoadErrors."""
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.asarray(session.run(None, {name: x.numpy()})[0])
+    except Exception as exc:  # onnxruntime_pybind11_state.Fail, InvalidArgument, ...
+        raise ModelLoadError(
+            f"{path}: onnxruntime cannot run the graph: {runtime_reason(exc, path)}"
+        ) from None
 
 
 def _check_against_runtime(
     ort: Any, path: Path, module: torch.nn.Module, name: str, x: torch.Tensor
 ) -> float:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    reference = session.run(None, {name: x.numpy()})[0]
-    with torch.no_grad():
-        out = module(x)
-    got = (out[0] if isinstance(out, (tuple, list)) else out).detach().numpy()
+    reference = _runtime_output(ort, path, name, x)
+    try:
+        with torch.no_grad():
+            out = module(x)
+        got = (out[0] if isinstance(out, (tuple, list)) else out).detach().numpy()
+    except Exception as exc:  # the converted module fails where onnxruntime did not
+        raise ModelLoadError(
+            f"{path}: the converted model fails on a probe batch of shape {tuple(x.shape)}: "
+            f"{reason(exc)}"
+        ) from None
     if got.shape != reference.shape or not np.allclose(got, reference, atol=ATOL, rtol=RTOL):
         diff = float(np.max(np.abs(got - reference))) if got.shape == reference.shape else None
         what = f"by up to {diff:.3g}" if diff is not None else f"in shape {got.shape}"
@@ -97,32 +132,32 @@ def _check_against_runtime(
 def load_onnx(path: Path, req: LoadRequest) -> LoadedModel:
     """Load an ONNX file as a differentiable PyTorch model (see module doc)."""
     onnx, onnx2torch, ort = _libraries(path)
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # protobuf decode errors and friends
-        reason = " ".join(str(exc).split())[:160]
-        raise ModelLoadError(f"cannot read ONNX file {path}: {reason}") from None
+    model = read_model(onnx, path)
     missing = unsupported_ops(model)
     if missing:
         raise ModelLoadError(
             f"{path}: refused, onnx2torch cannot convert the operator(s) {', '.join(missing)}, "
             "and white-box attacks need a differentiable PyTorch model"
         )
-    name, dims = _graph_input(model)
+    name, dims = _graph_input(model)  # the stored name: onnxruntime runs the file as stored
+    shape = probe_shape(dims, req, path)
+    rename(model, path)
+    files = load_external(model, path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             module = onnx2torch.convert(model).eval()
     except Exception as exc:  # the converter raises for unsupported attributes and the like
-        reason = " ".join(str(exc).split())[:160]
-        raise ModelLoadError(f"{path}: onnx2torch cannot convert the graph: {reason}") from None
-    x = _probe(dims, req)
+        raise ModelLoadError(
+            f"{path}: onnx2torch cannot convert the graph: {reason(exc)}"
+        ) from None
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(PROBE_SEED))
     diff = _check_against_runtime(ort, path, module, name, x)
     outputs = [_dims(o) for o in model.graph.output]
     classes = outputs[0][-1] if outputs and len(outputs[0]) == 2 else None
     meta = {"opset": max((o.version for o in model.opset_import), default=None)}
     meta.update(producer=model.producer_name or None, runtime_max_abs_diff=diff)
-    return from_module(
+    loaded = from_module(
         module,
         "onnx",
         req,
@@ -133,3 +168,5 @@ def load_onnx(path: Path, req: LoadRequest) -> LoadedModel:
         num_classes=classes,
         meta=meta,
     )
+    loaded.files = files  # external weights, absolute paths: hashed with the model file
+    return loaded
