@@ -94,7 +94,7 @@ def test_a_failed_write_names_the_file_and_what_was_written(files, monkeypatch):
 
     monkeypatch.setattr(report_pkg, "write_report_files", disk_full)
     res = runner.invoke(app, audit_args(files, out="full"))
-    refused(res, "No space left on device")
+    refused(res, "no space left on device")
     assert "report.json" in res.stderr.split("written:")[1]  # says what was completed
     assert (files / "full" / "report.json").is_file()  # written before any rendering
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from ltrobust.errors import ConfigError
-from ltrobust.fileio import atomic_path, atomic_write_text
+from ltrobust.fileio import atomic_torch_save, atomic_write_text
 from ltrobust.runtime.dist import DistContext, all_gather, barrier
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,8 @@ class RecordCache:
         return obj["record"]
 
     def save(self, label: str, batch: int, first: int, n: int, record: dict[str, Any]) -> None:
-        """Store one finished batch atomically."""
+        """Store one finished batch atomically (a failed write: one-line
+        :class:`ltrobust.fileio.WriteFailed`, no partial record)."""
         obj = {
             "version": RECORD_VERSION,
             "label": label,
@@ -175,8 +176,7 @@ class RecordCache:
             "n": n,
             "record": record,
         }
-        with atomic_path(self._path(label, batch)) as tmp:
-            torch.save(obj, tmp)
+        atomic_torch_save(self._path(label, batch), obj)
 
 
 def raise_first(messages: list[str | None]) -> None:

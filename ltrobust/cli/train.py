@@ -5,6 +5,7 @@ computes), :class:`ltrobust.train.config.RunOptions` (how it runs) and every met
 hyper-parameters in :data:`ltrobust.train.registry.METHODS`. Every option defaults to "not
 given": a fresh run takes the method's and the dataset's defaults (docs/METHODS.md §4), a resumed
 run the checkpoint's values, and an explicit value that differs from the checkpoint is refused.
+A resumed run also keeps the run's ``--save-format`` (stored in ``last.pt``) unless given.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def train_command(
     if result.final_path is not None:
         final = shown(result.final_path)
         stdout.print(f"final: {final}  (audit: ltrobust audit {final})")
-        if options.save_format == "safetensors":
+        if result.save_format == "safetensors":
             stdout.print(f"also: {shown(result.final_path.with_suffix('.safetensors'))}")
     else:
         stdout.print(

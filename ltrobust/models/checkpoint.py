@@ -22,18 +22,17 @@ Fields (format version 1):
 from __future__ import annotations
 
 import enum
-import hashlib
 import math
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from .. import __version__
-from ..fileio import atomic_path
+from ..fileio import atomic_torch_save
+from ..readlog import sha256_of
 from .registry import get_builder
 from .wrappers import LogitAdjusted, NormalizedModel
 
@@ -43,11 +42,7 @@ FORMAT_VERSION = 1
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of the bytes of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 def to_plain(value: Any, where: str = "value") -> Any:
@@ -215,6 +210,4 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **fields: An
     apply. :func:`ltrobust.models.safetensors_io.save_safetensors_checkpoint` writes the same
     checkpoint as a safetensors file.
     """
-    payload = checkpoint_payload(model, **fields)
-    with atomic_path(Path(path)) as tmp:
-        torch.save(payload, tmp)
+    atomic_torch_save(path, checkpoint_payload(model, **fields))

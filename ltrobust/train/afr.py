@@ -45,7 +45,7 @@ from ltrobust.train.mixing import (
 )
 from ltrobust.train.recalibrate import Recalibrated, RecalibrationSettings, recalibrate
 from ltrobust.train.registry import AFR_PRESETS
-from ltrobust.train.schedule import step_schedule
+from ltrobust.train.schedule import check_peak_lr, step_schedule
 
 #: (option, lowest, highest) of the real-valued options
 _RANGES = (
@@ -102,8 +102,10 @@ class Afr(TrainMethod):
             value = options[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer")
-        if int(options["afr_head_steps"]) < 0 or not float(options["stage2_lr"]) > 0:
-            raise ConfigError("--afr-head-steps must be >= 0 and --stage2-lr > 0")
+        if int(options["afr_head_steps"]) < 0:
+            raise ConfigError("--afr-head-steps must be >= 0")
+        steps = str(options["stage2_lr_steps"])
+        check_peak_lr(float(options["stage2_lr"]), steps, "--stage2-lr", "--stage2-lr-steps")
 
     @classmethod
     def common_defaults(cls, options: dict[str, Any], dataset: str) -> dict[str, Any]:

@@ -7,8 +7,9 @@ config, the logit adjustment and the history, so ``ltrobust audit FILE`` needs n
 ``extra["training"]`` records how the run went (processes, device, AMP dtype, epochs, seconds)
 and ``extra["adv_counts"]`` the E x C x C (true, predicted) counts of the training adversarial
 examples. ``last.pt`` adds ``extra["resume"]``: epoch, optimizer, scheduler, grad scaler,
-method state (REAT's counts, the weights of AFR's last regeneration) and the RNG states of every
-process (uint8 tensors), all readable with ``torch.load(weights_only=True)``.
+method state (REAT's counts, the weights of AFR's last regeneration), the RNG states of every
+process (uint8 tensors) and ``outputs`` (the run options that decide which files the run writes:
+``save_format``), all readable with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class ResumeState:
     history: list[dict[str, Any]] = field(default_factory=list)
     adv_counts: list[torch.Tensor] = field(default_factory=list)
     seconds: float = 0.0
+    #: the run options that decide which files the run writes (``save_format``); a
+    #: ``last.pt`` written before they were stored has none: the defaults apply
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 def save_training_checkpoint(
@@ -155,7 +159,19 @@ def read_resume(path: Path) -> ResumeState:
         history=list(ckpt.get("history") or []),
         adv_counts=list(counts.unbind(0)) if isinstance(counts, torch.Tensor) else [],
         seconds=float((extra.get("training") or {}).get("seconds", 0.0)),
+        outputs=_outputs(resume.get("outputs"), path),
     )
+
+
+def _outputs(stored: Any, path: Path) -> dict[str, Any]:
+    """The stored output options of a ``last.pt`` (none in older files), checked."""
+    from ltrobust.train.config import SAVE_FORMATS
+
+    outputs = dict(stored) if isinstance(stored, dict) else {}
+    save_format = outputs.get("save_format")
+    if save_format is not None and save_format not in SAVE_FORMATS:
+        raise ConfigError(f"--resume: {path} stores an unknown save format {save_format!r}")
+    return outputs
 
 
 def resume_extra(
@@ -165,8 +181,10 @@ def resume_extra(
     scaler: torch.amp.GradScaler,
     rng: list[dict[str, torch.Tensor]],
     method_state: dict[str, Any],
+    outputs: dict[str, Any],
 ) -> dict[str, Any]:
-    """The ``extra["resume"]`` entry of ``last.pt``."""
+    """The ``extra["resume"]`` entry of ``last.pt`` (``outputs``: the run options that decide
+    which files the run writes, kept by a resumed run)."""
     return {
         "epoch": epoch,
         "optimizer": optimizer.state_dict(),
@@ -174,6 +192,7 @@ def resume_extra(
         "scaler": scaler.state_dict(),
         "rng": rng,
         "method": method_state,
+        "outputs": outputs,
     }
 
 

@@ -16,11 +16,19 @@ from typing import Any
 
 from ltrobust.errors import ConfigError
 from ltrobust.settings import setting
-from ltrobust.train.schedule import DEFAULT_LR_STEPS, RECIPE_LR_STEPS, parse_lr_steps
+from ltrobust.train.schedule import (
+    DEFAULT_LR_STEPS,
+    RECIPE_LR_STEPS,
+    check_peak_lr,
+    parse_lr_steps,
+)
 from ltrobust.values import parse_number
 
 AMP_DTYPES = ("auto", "fp16", "bf16")
 AUGMENTS = ("none", "autoaugment", "randaugment")
+#: SGD scales every weight by (1 - lr x weight decay) per step: above 1 the decay is no longer a
+#: regulariser (the recipes use 2e-4 to 5e-4), and a huge one overflows float32 at step 1
+MAX_WEIGHT_DECAY = 1.0
 #: the methods whose rows set the CMO/AFR recipe (docs/METHODS.md §4.1)
 _RECIPE = "ce, cmo, afr"
 TRAIN = "Training"
@@ -163,14 +171,10 @@ class TrainConfig:
         get_builder(self.arch)  # unknown architecture: ConfigError listing the valid ones
         for key in ("epochs", "batch_size", "attack_steps"):
             _positive_int(getattr(self, key), key)
-        for key in ("lr", "attack_step"):
-            _positive_float(getattr(self, key), key)
+        _positive_float(self.attack_step, "attack_step")
         if not 0 < self.eps <= 1:
             raise ConfigError(f"--eps must be in (0, 1] for [0, 1] pixels, got {self.eps:g}")
-        for key in ("momentum", "weight_decay"):
-            value = getattr(self, key)
-            if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{flag(key)} must be >= 0, got {value}")
+        self._check_optimizer()
         if self.amp_dtype not in AMP_DTYPES:
             raise ConfigError(f"unknown --amp-dtype {self.amp_dtype!r}; valid: auto, fp16, bf16")
         if min(self.crop_padding, self.monitor_n, self.warmup_epochs, self.cutout) < 0:
@@ -183,8 +187,18 @@ class TrainConfig:
             raise ConfigError("--randaugment-n must be >= 1 and --randaugment-m in 0..30")
         if self.lr_steps is not None:
             self.lr_steps = parse_lr_steps(self.lr_steps)
+        check_peak_lr(self.lr, self.lr_steps)
         if not re.fullmatch(r"pgd[1-9]\d{0,4}", self.monitor_attack):
             raise ConfigError(f"--monitor-attack must be pgdN, got {self.monitor_attack!r}")
+
+    def _check_optimizer(self) -> None:
+        """SGD's momentum in [0, 1) (1 or more never forgets a gradient) and weight decay in
+        [0, :data:`MAX_WEIGHT_DECAY`]; the lr is checked with its steps (``check_peak_lr``)."""
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise ConfigError(f"--momentum must be in [0, 1), got {self.momentum:g}")
+        wd = self.weight_decay
+        if not (math.isfinite(wd) and 0 <= wd <= MAX_WEIGHT_DECAY):
+            raise ConfigError(f"--weight-decay must be in [0, {MAX_WEIGHT_DECAY:g}], got {wd:g}")
 
 
 SAVE_FORMATS = ("pt", "safetensors")
@@ -192,7 +206,11 @@ SAVE_FORMATS = ("pt", "safetensors")
 
 @dataclass
 class RunOptions:
-    """How to run (not part of the result's definition, so not compared on resume)."""
+    """How to run (not part of the result's definition, so not compared on resume).
+
+    ``save_format`` None: ``pt`` for a new run; a resumed run keeps the format it was started
+    with (stored in ``last.pt``), so that it writes the files the first command asked for.
+    """
 
     out: Path = setting(
         help="Output folder [checkpoints/<method>-<dataset>-<arch>; with --resume its folder].",
@@ -207,10 +225,11 @@ class RunOptions:
         None, help="Stop after this epoch (continue later with --resume).", panel=RUN
     )
     overwrite: bool = setting(False, help="Start afresh even if --out holds a run.", panel=RUN)
-    save_format: str = setting(
-        "pt",
+    save_format: str | None = setting(
+        None,
         help="pt: final.pt; safetensors: also final.safetensors (the same checkpoint, ltrobust's "
         "metadata in its header; needs the safetensors package).",
+        show="pt; with --resume the run's",
         choices=SAVE_FORMATS,
         panel=RUN,
     )

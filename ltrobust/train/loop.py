@@ -38,6 +38,7 @@ from ltrobust.train.augment import Augmentation
 from ltrobust.train.base import TrainData, TrainView
 from ltrobust.train.checkpoint import (
     CheckpointInfo,
+    ResumeState,
     load_scheduler,
     read_resume,
     resume_extra,
@@ -45,7 +46,7 @@ from ltrobust.train.checkpoint import (
     save_training_checkpoint,
     set_rng_state,
 )
-from ltrobust.train.config import RunOptions, TrainConfig
+from ltrobust.train.config import SAVE_FORMATS, RunOptions, TrainConfig
 from ltrobust.train.history import write_adv_counts, write_history
 from ltrobust.train.monitor import evaluate, load_monitor
 from ltrobust.train.registry import build_method
@@ -63,6 +64,7 @@ class TrainResult:
     final_path: Path | None
     history: list[dict[str, Any]]
     epochs_done: int
+    save_format: str = "pt"
 
 
 def derive_seed(seed: int, rank: int, stream: str) -> int:
@@ -82,6 +84,8 @@ def train(
     config.validate()
     if run.stop_after is not None and run.stop_after < 1:
         raise ConfigError(f"--stop-after must be >= 1, got {run.stop_after}")
+    if run.save_format is not None and run.save_format not in SAVE_FORMATS:
+        raise ConfigError(f"unknown --save-format {run.save_format!r}; valid: pt, safetensors")
     ctx = dist.setup(run.device)
     try:
         return _Trainer(config, run, ctx, callback if ctx.is_main else None).fit()
@@ -100,6 +104,9 @@ class _Trainer:
         callback: TrainProgress | None,
     ) -> None:
         self.config, self.run, self.ctx, self.callback = config, run, ctx, callback
+        self.resumed = read_resume(run.resume) if run.resume is not None else None
+        stored = self.resumed.outputs.get("save_format") if self.resumed else None
+        self.save_format: str = run.save_format or stored or "pt"  # resumed: as first asked
         self._check_out()
         data = load_train_data(
             config.dataset,
@@ -115,11 +122,11 @@ class _Trainer:
         self.epoch, self.seconds = 0, 0.0
         self.history: list[dict[str, Any]] = []
         self.adv_counts: list[torch.Tensor] = []
-        if run.resume is not None:
-            self._load_resume(run.resume)
+        if run.resume is not None and self.resumed is not None:
+            self._load_resume(run.resume, self.resumed)
 
     def _check_out(self) -> None:
-        if self.run.save_format == "safetensors":
+        if self.save_format == "safetensors":
             require_safetensors()  # fail before training, not after it
         out = check_output_dir(self.run.out)
         if self.run.resume is None and not self.run.overwrite:
@@ -178,8 +185,7 @@ class _Trainer:
                 f"--batch-size {config.batch_size} is not divisible by {ctx.world_size} processes"
             )
 
-    def _load_resume(self, path: Path) -> None:
-        state = read_resume(path)
+    def _load_resume(self, path: Path, state: ResumeState) -> None:
         if len(state.rng) != self.ctx.world_size:
             raise ConfigError(
                 f"--resume: {path} was written by {len(state.rng)} process(es), "
@@ -222,7 +228,9 @@ class _Trainer:
             self._save(final=True)
             final_path = run.out / "final.pt"
         dist.barrier(self.ctx)
-        return TrainResult(run.out, run.out / "last.pt", final_path, self.history, self.epoch)
+        return TrainResult(
+            run.out, run.out / "last.pt", final_path, self.history, self.epoch, self.save_format
+        )
 
     def _batches(self, epoch: int) -> list[torch.Tensor]:
         self.sampler.set_epoch(epoch)
@@ -335,6 +343,7 @@ class _Trainer:
                 self.scaler,
                 rng,
                 self.method.state_dict(),
+                {"save_format": self.save_format},
             )
         return extra
 
@@ -357,7 +366,7 @@ class _Trainer:
 
     def _safetensors(self, final: bool, extra: dict[str, Any]) -> list[tuple[Path, Any]]:
         """The write of ``final.safetensors`` with ``--save-format safetensors``."""
-        if not final or self.run.save_format != "safetensors":
+        if not final or self.save_format != "safetensors":
             return []
         target = self.run.out / "final.safetensors"
         return [(target, self._writer(target, extra, "safetensors"))]

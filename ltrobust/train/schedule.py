@@ -9,7 +9,8 @@ SGD (momentum 0.9, lr 0.1). The lr of epoch ``t`` (1-based) of a run of ``E`` ep
   up. Default ``75%:0.1,93.75%:0.01``: x0.1 after 60 and x0.01 after 75 of 80 epochs. The
   CMO/AFR recipe is ``160:0.01,180:0.0001`` of 200 (``80%:0.01,90%:0.0001``).
 
-The schedule is stepped once per epoch. This module's parsing half is torch-free; torch is
+The peak lr (``lr`` times the largest factor) is at most :data:`MAX_LR` = 100. The schedule is
+stepped once per epoch. This module's parsing half is torch-free; torch is
 imported by :func:`build_optimizer` only.
 """
 
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from torch import nn
 
 DEFAULT_LR_STEPS = "75%:0.1,93.75%:0.01"
+#: The largest learning rate a run may reach (``--lr`` times any step factor; warm-up factors
+#: are <= 1). 1000 x the default 0.1 and above every plain-SGD recipe (linear scaling to a
+#: batch of 8192 gives 3.2), yet small enough that a step ``lr x gradient`` stays finite in
+#: float32 (max 3.4e38) for any gradient below 1e36: ``--lr 1e300`` used to crash at step 1.
+MAX_LR = 100.0
 #: the schedule of LDAM-DRW's and CMO's CIFAR code, relative to the run's length
 RECIPE_LR_STEPS = "80%:0.01,90%:0.0001"
 
@@ -68,6 +74,21 @@ def parse_lr_steps(text: str) -> str:
     return ",".join(
         f"{_num(m)}{'%' if pct else ''}:{_num(f)}" for m, pct, f in _entries(text)
     )  # fmt: skip
+
+
+def check_peak_lr(
+    lr: float, steps: str | None, what: str = "--lr", steps_flag: str = "--lr-steps"
+) -> None:
+    """Raise :class:`ConfigError` unless ``lr`` and ``lr`` times every factor of ``steps``
+    (None: the default schedule) are in (0, :data:`MAX_LR`]."""
+    if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
+        raise ConfigError(f"{what} must be a number in (0, {MAX_LR:g}], got {lr:g}")
+    factor = max(f for _, _, f in _entries(steps or DEFAULT_LR_STEPS))
+    if lr * factor > MAX_LR:
+        raise ConfigError(
+            f"{what} {lr:g} x {steps_flag} factor {factor:g} = {lr * factor:g} is above the "
+            f"largest lr, {MAX_LR:g}"
+        )
 
 
 def lr_milestones(text: str, length: int) -> list[tuple[int, float]]:
