@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ltrobust.errors import ConfigError
+from ltrobust.errors import ConfigError, OutputError
 from ltrobust.fileio import atomic_torch_save, atomic_write_text
 from ltrobust.runtime.dist import DistContext, all_gather, barrier
 
@@ -130,7 +130,11 @@ class RecordCache:
             shutil.rmtree(self.root)
         elif self.resume and not (self.dir / "config.json").is_file():
             logger.info("--resume: nothing to resume in %s; starting from scratch", self.root)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise OutputError(f"cannot write {self.dir}: {reason}") from None
         text = json.dumps(self.material, indent=1, sort_keys=True) + "\n"
         atomic_write_text(self.dir / "config.json", text)
 
