@@ -21,11 +21,12 @@ from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.config import AuditConfig
 from ltrobust.audit.protocols import PROTOCOLS, protocol_attacks
 from ltrobust.audit.session import DataInfo
+from ltrobust.data.profile import lt_counts
 from ltrobust.errors import ConfigError
 from ltrobust.report.protocol_scores import (
     extra_scores,
+    first_of_each_class,
     gap_scores,
-    long_tailed_positions,
     scores,
 )
 
@@ -92,6 +93,28 @@ def _refuse_partial_rows(config: AuditConfig, rows: RowMap) -> None:
                 f"--worst-only {attack}: protocol {protocol} scores it on every sample (its "
                 f"{label} row); drop {attack} from --worst-only or {protocol} from --protocol"
             )
+
+
+def long_tailed_positions(y: Sequence[int], class_counts: Sequence[int]) -> list[int]:
+    """Positions of a long-tailed test set drawn from the audited labels ``y``: the training
+    profile's imbalance ratio applied with the largest per-class count as n_max, the first
+    samples of each class in audit order (TAET's test set, made deterministic), in order.
+
+    The k-th largest test count goes to the class with the k-th most training images (ties
+    by class index), so a reversed or shuffled training profile keeps its head classes the
+    head of the test set (TAET's code has class 0 as the head, as CIFAR-10-LT does)."""
+    c = len(class_counts)
+    present = [0] * c
+    for t in y:
+        if 0 <= t < c:
+            present[t] += 1
+    ratio = max(class_counts) / max(1, min(class_counts))
+    by_rank = lt_counts(max(present), max(1.0, ratio), c) if c > 1 else [present[0]]
+    ranked = sorted(range(c), key=lambda cls: (-class_counts[cls], cls))
+    want = [0] * c
+    for rank, cls in enumerate(ranked):
+        want[cls] = by_rank[rank]
+    return first_of_each_class(y, want)
 
 
 def long_tailed_subset(y: torch.Tensor, class_counts: Sequence[int]) -> torch.Tensor:

@@ -2,7 +2,10 @@
 
 One set of formulas for both ends: the audit (:mod:`ltrobust.audit.protocol_run`) scores each
 protocol with them, and every reader recomputes a report's ``protocols`` section with them
-(:mod:`ltrobust.report.validate_protocols`). Inputs are plain lists: ``ok`` a correctness flag
+(:mod:`ltrobust.report.validate_protocols`). How many samples of each class a long-tailed test
+set keeps follows the training profile
+(:func:`ltrobust.audit.protocol_run.long_tailed_positions`); which ones is
+:func:`first_of_each_class`. Inputs are plain lists: ``ok`` a correctness flag
 per sample, ``y`` its label (a class index below ``num_classes``).
 """
 
@@ -11,32 +14,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ltrobust.data.profile import lt_counts
 from ltrobust.report.significance import mcnemar_exact
 
 
-def long_tailed_positions(y: Sequence[int], class_counts: Sequence[int]) -> list[int]:
-    """Positions of a long-tailed test set drawn from the audited labels ``y``: the training
-    profile's imbalance ratio applied with the largest per-class count as n_max, the first
-    samples of each class in audit order (TAET's test set, made deterministic), in order.
-
-    The k-th largest test count goes to the class with the k-th most training images (ties
-    by class index), so a reversed or shuffled training profile keeps its head classes the
-    head of the test set (TAET's code has class 0 as the head, as CIFAR-10-LT does)."""
-    c = len(class_counts)
-    present = [0] * c
-    where: list[list[int]] = [[] for _ in range(c)]
+def first_of_each_class(y: Sequence[int], sizes: Sequence[int]) -> list[int]:
+    """Positions, in order, of the first ``sizes[c]`` samples of each class ``c`` in audit order
+    (all of a class's samples when it has fewer): how a long-tailed test set is drawn from the
+    audited samples (TAET's, made deterministic)."""
+    left = list(sizes)
+    out = []
     for i, t in enumerate(y):
-        if t < c:
-            present[t] += 1
-            where[t].append(i)
-    ratio = max(class_counts) / max(1, min(class_counts))
-    by_rank = lt_counts(max(present), max(1.0, ratio), c) if c > 1 else [present[0]]
-    ranked = sorted(range(c), key=lambda cls: (-class_counts[cls], cls))
-    want = [0] * c
-    for rank, cls in enumerate(ranked):
-        want[cls] = by_rank[rank]
-    return sorted(i for cls in range(c) for i in where[cls][: want[cls]])
+        if 0 <= t < len(left) and left[t] > 0:
+            left[t] -= 1
+            out.append(i)
+    return out
 
 
 def _tally(ok: Sequence[bool], y: Sequence[int], num_classes: int) -> tuple[list[int], list[int]]:

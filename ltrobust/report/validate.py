@@ -5,7 +5,9 @@
 :func:`validate_report`: types; fractions in [0, 1] and differences of fractions in [-1, 1];
 counts that are non-negative integers; per-class lists, confusion matrices and per-sample arrays
 of the right lengths; class indices in range; and numbers that agree with each other (see
-:mod:`ltrobust.report.validate_rules`). NaN and infinities are refused wherever they appear.
+:mod:`ltrobust.report.validate_rules`; the protocols section is recomputed from the per-sample
+records, :mod:`ltrobust.report.validate_protocols`). NaN and infinities are refused wherever
+they appear.
 
 The schema is declared below (its diagnostics, verdict and protocols sections in
 :mod:`ltrobust.report.validate_sections`) with the nodes of
@@ -37,6 +39,7 @@ from ltrobust.report.validate_nodes import (
     brief,
     is_int,
 )
+from ltrobust.report.validate_protocols import protocols_rule
 from ltrobust.report.validate_rules import outcome_rule, per_sample_rule, stat_rule, summary_rule
 from ltrobust.report.validate_sections import (
     CLASS,
@@ -181,6 +184,7 @@ REPORT = Obj(
         "protocols": MapOf(PROTOCOL),
     },
     optional=frozenset({"protocols"}),
+    rules=(protocols_rule,),
 )
 
 
