@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "ltrobust"
 #: modules every layer may use
-BASE = {"ltrobust", "errors", "fileio", "values", "settings", "registry", "lazy"}
+BASE = {
+    "ltrobust", "errors", "fileio", "values", "settings", "registry", "lazy", "limits", "readlog",
+}  # fmt: skip
 #: top-level packages, the layers each may import (besides BASE and itself)
 LAYERS = {
     "runtime": set(),

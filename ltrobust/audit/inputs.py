@@ -3,20 +3,31 @@ model, with the one-line errors of bad input raised before any attack runs."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.config import AuditConfig
-from ltrobust.audit.provenance import state_dict_sha256
 from ltrobust.data.loading import EvalData, load_eval_data
 from ltrobust.data.specs import is_custom, resolve_threat
 from ltrobust.errors import ConfigError
 from ltrobust.models.formats import LoadedModel
 from ltrobust.models.loading import load_model
 from ltrobust.readlog import file_digests, recording
+
+
+def state_dict_sha256(model: nn.Module) -> str:
+    """sha256 over a module's state_dict (names, dtypes, shapes and values), for provenance."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 @dataclass

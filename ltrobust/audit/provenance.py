@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import platform
 import sys
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 import ltrobust
 from ltrobust.attacks.registry import build_attack
@@ -54,16 +52,6 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
-
-
-def state_dict_sha256(model: nn.Module) -> str:
-    """sha256 over a module's state_dict (names, dtypes, shapes and values), for provenance."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
 
 
 def cache_material(
