@@ -214,16 +214,9 @@ def run_audit(
     if config.protocols != ["strict"]:
         preds = {**runs.preds, **runs.extra}
         counts = session.info.class_counts
+        eps = session.threat.eps
         protocols = protocol_sections(
-            config,
-            rows or {},
-            preds,
-            clean.pred,
-            robust,
-            y,
-            session.info,
-            counts,
-            session.threat.eps,
+            config, rows or {}, preds, clean.pred, robust, y, session.info, counts, eps
         )
     return AuditParts(
         clean.outcome, runs.outcomes, worst, per_sample, diag, verdict, warnings, protocols
