@@ -15,6 +15,7 @@ from ltrobust.audit.config import AuditConfig
 from ltrobust.data.loading import EvalData, load_eval_data
 from ltrobust.data.specs import is_custom, resolve_threat
 from ltrobust.errors import ConfigError
+from ltrobust.models.exported import check_input
 from ltrobust.models.formats import LoadedModel
 from ltrobust.models.loading import load_model
 from ltrobust.readlog import file_digests, recording
@@ -120,6 +121,7 @@ def _load(
                 "(they differ from the dataset's default profile)"
             )
             data.class_counts = list(loaded.class_counts)
+    check_input(loaded, data.shape)  # a torch.export program's shape guards, before any pass
     if config.n is not None and config.n > len(data.y):
         warnings.append(
             f"--n {config.n} is more than the {len(data.y)} samples of {data.name}; "

@@ -1,16 +1,22 @@
-"""``torch.export`` programs (``.pt2``, the successor of TorchScript), loaded without unpickling.
+"""``torch.export`` programs (``.pt2``, the successor of TorchScript), loaded without unpickling
+and without running anything stored in the archive.
 
 ``torch.export.load`` unpickles some members of an archive (tensor subclasses, custom and
 opaque objects, legacy weight files, sample inputs it cannot read weights-only) and an
 AOTInductor package carries compiled code. Before calling it, :func:`check_archive` reads the
 archive's table of contents and its JSON payload configs and refuses any member outside the
 plain layout: the graph (``models/*.json``), raw weight and tensor-constant bytes, their JSON
-configs, sample inputs that ``torch.load(weights_only=True)`` reads, and text files.
+configs, sample inputs that ``torch.load(weights_only=True)`` reads (tensors, numbers, tuples,
+lists and dicts with plain keys), and text files. The graph itself passes
+:func:`~ltrobust.models.export_check.check_program` (expressions, names, operators, pytree
+specs). :func:`check_input` then runs the program once on the audit data's shape, so that a
+shape guard refusing it is one line before any pass.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import re
@@ -20,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ltrobust.errors import ModelLoadError
 
+from .export_check import check_program
 from .foreign import from_module
 from .formats import LoadedModel, LoadRequest
 from .wrappers import ModeFixed
@@ -55,14 +63,29 @@ def _payload_problems(archive: zipfile.ZipFile, name: str) -> list[str]:
     return bad
 
 
+def _plain_sample(value: Any, depth: int = 0) -> bool:
+    """Tensors, numbers and None in tuples, lists and dicts with identifier keys (torch writes
+    the keys of sample inputs into the guard code it executes)."""
+    if isinstance(value, (torch.Tensor, int, float, bool)) or value is None:
+        return True
+    if isinstance(value, dict):
+        keys_ok = all(isinstance(k, str) and k.isidentifier() for k in value)
+        return keys_ok and depth < 16 and all(_plain_sample(v, depth + 1) for v in value.values())
+    return (
+        isinstance(value, (tuple, list))
+        and depth < 16
+        and all(_plain_sample(v, depth + 1) for v in value)
+    )
+
+
 def _sample_problem(archive: zipfile.ZipFile, name: str) -> list[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.load(io.BytesIO(archive.read(name)), weights_only=True)
+            sample = torch.load(io.BytesIO(archive.read(name)), weights_only=True)
     except Exception:  # anything the weights-only reader rejects would be unpickled by torch
         return [f"{_member(name)} (pickled sample inputs)"]
-    return []
+    return [] if _plain_sample(sample) else [f"{_member(name)} (sample inputs beyond tensors)"]
 
 
 def _check_complete(path: Path, members: list[str]) -> None:
@@ -78,12 +101,18 @@ def _check_complete(path: Path, members: list[str]) -> None:
 
 
 def check_archive(path: Path) -> None:
-    """Raise :class:`ModelLoadError` if loading ``path`` would unpickle or run stored code."""
+    """Raise :class:`ModelLoadError` if loading ``path`` would unpickle or run stored code:
+    the members first, then every program JSON (:func:`check_program`)."""
     problems: list[str] = []
+    programs: dict[str, bytes] = {}
     try:
         with zipfile.ZipFile(path) as archive:
-            _check_complete(path, [_member(n) for n in archive.namelist()])
-            for name in archive.namelist():
+            names = archive.namelist()
+            _check_complete(path, [_member(n) for n in names])
+            if len(set(names)) != len(names):  # which copy torch's zip reader takes may differ
+                twice = sorted({n for n in names if names.count(n) > 1})
+                raise ModelLoadError(f"{path}: refused, archive members stored twice: {twice[:4]}")
+            for name in names:
                 member = _member(name)
                 if name.endswith("/") or not member:
                     continue
@@ -93,6 +122,8 @@ def check_archive(path: Path) -> None:
                     problems += _payload_problems(archive, name)
                 elif member.startswith("data/sample_inputs/"):
                     problems += _sample_problem(archive, name)
+                elif member.startswith("models/"):
+                    programs[member] = archive.read(name)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ModelLoadError(f"cannot read {path}: {exc}") from None
     if problems:
@@ -101,10 +132,18 @@ def check_archive(path: Path) -> None:
             f"{path}: refused, loading this torch.export archive would unpickle Python objects "
             f"or run compiled code: {shown}"
         )
+    for member, data in programs.items():
+        check_program(path, member, data)
 
 
-def _user_input(program: Any) -> tuple[list[int | None], int | None]:
-    """The one user input's ``(C, H, W)`` (None where dynamic) and its static batch size."""
+def _bound(value: Any) -> int | None:
+    """A finite range bound as an int (sympy Integer or int), None for infinity."""
+    return int(value) if getattr(value, "is_Integer", isinstance(value, int)) else None
+
+
+def _user_input(program: Any) -> tuple[list[int | None], tuple[int, int | None]]:
+    """The one user input's ``N x C x H x W`` (None where dynamic) and the batch sizes the
+    program accepts: ``(low, high)``, high None when unbounded (``low == high`` if static)."""
     names = list(program.graph_signature.user_inputs)
     if len(names) != 1:
         raise ModelLoadError(f"the program takes {len(names)} inputs; ltrobust feeds one batch")
@@ -114,7 +153,37 @@ def _user_input(program: Any) -> tuple[list[int | None], int | None]:
     if len(shape) != 4:
         raise ModelLoadError(f"the program's input has shape {tuple(shape)}, not N x C x H x W")
     dims = [int(d) if isinstance(d, int) else None for d in shape]
-    return dims[1:], dims[0]
+    if dims[0] is not None:
+        return dims, (dims[0], dims[0])
+    bounds = program.range_constraints.get(getattr(getattr(shape[0], "node", None), "expr", None))
+    low = _bound(getattr(bounds, "lower", None))
+    return dims, (max(1, low or 1), _bound(getattr(bounds, "upper", None)))
+
+
+class BatchRange(nn.Module):
+    """Runs a program whose dynamic batch dimension accepts ``low``..``high`` samples on any
+    number of inputs: chunks of at most ``high``, a chunk under ``low`` padded with copies of
+    its last sample, whose outputs are dropped (as :class:`~.wrappers.FixedBatch`)."""
+
+    def __init__(self, model: nn.Module, low: int, high: int) -> None:
+        super().__init__()
+        self.model = model
+        self.low, self.high = int(low), int(high)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``N x ...`` for inputs ``N x C x H x W``, any N."""
+        if self.low <= x.shape[0] <= self.high:
+            return self.model(x)
+        outs = []
+        for chunk in x.split(self.high):
+            n = chunk.shape[0]
+            if n < self.low:
+                chunk = torch.cat([chunk, chunk[-1:].expand(self.low - n, *chunk.shape[1:])])
+            outs.append(self.model(chunk)[:n])
+        return torch.cat(outs)
+
+    def extra_repr(self) -> str:
+        return f"low={self.low}, high={self.high}"
 
 
 def _num_classes(program: Any) -> int | None:
@@ -143,16 +212,59 @@ def load_exported(path: Path, req: LoadRequest) -> LoadedModel:
         raise ModelLoadError(f"cannot read torch.export archive {path}: {reason}") from None
     finally:
         quiet.setLevel(level)
-    shape, batch = _user_input(program)
+    dims, (low, high) = _user_input(program)
     module = ModeFixed(program.module())
-    return from_module(
+    loaded = from_module(
         module,
         "export",
         req,
         path,
         container="pt2",
-        shape=shape,
-        batch=batch,
+        shape=dims[1:],
+        batch=dims[0],
         num_classes=_num_classes(program),
-        meta={"module_class": "ExportedProgram", "graph_nodes": len(program.graph.nodes)},
+        meta={
+            "module_class": "ExportedProgram",
+            "graph_nodes": len(program.graph.nodes),
+            "input_shape": dims,
+            "batch_range": [low, high],
+            "shape_guards": len(getattr(program, "_guards_code", None) or ()),
+        },
     )
+    if dims[0] is None and (low > 1 or high is not None):
+        loaded.model = BatchRange(loaded.model, low, high or 2**62)
+    return loaded
+
+
+def _dims(dims: Any) -> str:
+    return "x".join("?" if d is None else str(d) for d in dims)
+
+
+def check_input(loaded: LoadedModel, shape: tuple[int, int, int]) -> None:
+    """Raise :class:`ModelLoadError` if the exported program of ``loaded`` refuses images of
+    ``shape`` ``(C, H, W)``: a static size differs, or (when C, H or W is dynamic, or the
+    program carries guards of its own) it fails when it runs once on zeros of that shape and
+    its smallest batch. The batch needs no check (:class:`BatchRange`, ``FixedBatch``). Other
+    models pass unchecked."""
+    if loaded.container != "pt2" or "input_shape" not in loaded.meta:
+        return
+    dims, low = loaded.meta["input_shape"], loaded.meta["batch_range"][0]
+    takes, given = _dims(dims[1:]), _dims(shape)
+    if any(d is not None and d != s for d, s in zip(dims[1:], shape, strict=True)):
+        raise ModelLoadError(
+            f"{loaded.path}: the torch.export program takes {takes} images, the data's are {given}"
+        )
+    if None not in dims[1:] and not loaded.meta.get("shape_guards"):
+        return
+    program = next(m for m in loaded.model.modules() if isinstance(m, ModeFixed))
+    ref = next(itertools.chain(program.parameters(), program.buffers()), None)
+    x = torch.zeros(low, *shape, device=ref.device if ref is not None else "cpu")
+    try:
+        with torch.no_grad():
+            program(x)
+    except Exception as exc:  # a shape guard (AssertionError) or a kernel's shape error
+        reason = " ".join(str(exc).split())[:160]
+        raise ModelLoadError(
+            f"{loaded.path}: the torch.export program ({takes} images) refuses the data's "
+            f"{given} images: {reason}"
+        ) from None
