@@ -228,9 +228,7 @@ def test_worst_only_never_serves_a_protocol_row(trained_cnn, dataset):
     for protocol in ("robal", "reat", "mcat"):
         row = "robal-aa" if protocol == "robal" else "aa"
         with pytest.raises(ConfigError, match=f"--worst-only {row}: protocol {protocol}"):
-            _audit(
-                trained_cnn, dataset, attacks=f"fgsm,{row}", worst_only=row, protocols=protocol
-            )
+            _audit(trained_cnn, dataset, attacks=f"fgsm,{row}", worst_only=row, protocols=protocol)
 
 
 @pytest.mark.gpu

@@ -5,6 +5,9 @@ above any protocol's number, and the gap is tested with McNemar on the same samp
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -18,18 +21,23 @@ from ltrobust.audit.protocol_run import (
     plan_attacks,
     protocol_section,
 )
-from ltrobust.audit.protocols import PROTOCOLS
+from ltrobust.audit.protocols import ALL_GROUPS, HEADLINE_METRICS, PROTOCOLS, protocol_attacks
 from ltrobust.audit.session import DataInfo
-from ltrobust.models import create_model, save_checkpoint
 from ltrobust.cli.main import app
 from ltrobust.data.profile import lt_counts
 from ltrobust.errors import ConfigError
+from ltrobust.models import create_model, save_checkpoint
+from ltrobust.report.blocks import Document
+from ltrobust.report.document_protocols import HEADLINE_METRICS as REPORT_METRICS
+from ltrobust.report.document_protocols import protocols_section
+from ltrobust.report.render_md import render_markdown
 from ltrobust.report.significance import mcnemar_exact
 
 from .conftest import save_audit_set, save_test_cnn
 
 runner = CliRunner()
 CIFAR = ThreatModel("linf", 8 / 255)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_shared_attacks_run_once():
@@ -63,7 +71,7 @@ def test_a_protocol_scores_rows_on_their_own_and_strict_is_the_worst_case():
         "ta-pgd20": torch.tensor([0, 0, 1, 0, 1, 1, 1, 1]),
         "reat-pgd100": torch.tensor([0, 1, 0, 0, 1, 1, 0, 1]),
         "reat-cw100": torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]),
-        "aa": torch.tensor([1, 0, 0, 0, 1, 1, 1, 1]),
+        "aa": torch.tensor([1, 0, 0, 0, 1, 0, 1, 1]),
     }
     rows = {
         ("reat", label): attack for label, attack in PROTOCOLS.lookup("reat")[0].settings["rows"]
@@ -72,12 +80,19 @@ def test_a_protocol_scores_rows_on_their_own_and_strict_is_the_worst_case():
     for p in preds.values():
         robust &= p == y
     sec = protocol_section("reat", rows, preds, clean, robust, y, info, info.class_counts)
-    assert sec["headline"] == "PGD-20" and sec["published"]["overall"] == 7 / 8
+    # REAT leads with AutoAttack (its introduction, every table's last column), not PGD-20
+    assert (sec["headline"], sec["headline_metric"], sec["groups_published"]) == (
+        "AA",
+        "overall",
+        [],
+    )
+    assert sec["published"]["overall"] == 6 / 8 and sec["rows"]["PGD-20"]["overall"] == 7 / 8
+    assert sec["published"] == {k: sec["rows"]["AA"][k] for k in ("overall", "balanced", "groups")}
     assert sec["rows"]["PGD-20"]["groups"] == {"head": 3 / 4, "tail": 1.0}
-    # robust only where clean and every attack are right: samples 4 and 5
-    assert sec["strict"]["overall"] == 2 / 8 and sec["strict"]["groups"]["tail"] == 2 / 4
+    # robust only where clean and every attack are right: sample 4
+    assert sec["strict"]["overall"] == 1 / 8 and sec["strict"]["groups"]["tail"] == 1 / 4
     gap = sec["gap"]["overall"]
-    assert gap["gap"] == pytest.approx(2 / 8 - 7 / 8) and (gap["b"], gap["c"]) == (5, 0)
+    assert gap["gap"] == pytest.approx(1 / 8 - 6 / 8) and (gap["b"], gap["c"]) == (5, 0)
     assert gap["p"] == mcnemar_exact(5, 0)
 
 
@@ -118,7 +133,23 @@ def test_audit_with_protocols_end_to_end(tmp_path, trained_cnn, balanced_test):
     for row in robal["rows"].values():  # never above any number the protocol publishes
         assert worst <= row["overall"] + 1e-12
     gate = ["gate", str(tmp_path / "r" / "report.json"), "--min", "protocol:robal.aa.overall=0"]
-    assert runner.invoke(app, gate).exit_code == 0
+    assert runner.invoke(app, [*gate, "--min", "protocol:robal.headline.balanced=0"]).exit_code == 0
+    # the headline in its metric, and the groups RoBal does not publish marked as not its own
+    assert (robal["headline"], robal["headline_metric"], robal["groups_published"]) == (
+        "AA",
+        "overall",
+        [],
+    )
+    # the terminal table wraps at the console's width (80 in a pytest worker): check its words
+    assert "AA ·" in res.output and "worst" in res.output
+    md = tmp_path / "r" / "report.md"
+    assert runner.invoke(app, ["report", str(tmp_path / "r" / "report.json"), "--format", "md",
+                               "--out", str(md)]).exit_code == 0  # fmt: skip
+    line = next(x for x in md.read_text().splitlines() if x.startswith("| robal |"))
+    assert "| AA · overall |" in line
+    cells = [c.strip() for c in line.split("|")[3:-3]]  # overall, the groups
+    assert cells[0] == f"**{100 * robal['published']['overall']:.1f}**"
+    assert len(cells) == 4 and all(c.startswith("(") and c.endswith(")") for c in cells[1:])
     bad = runner.invoke(
         app, ["gate", str(tmp_path / "r" / "report.json"), "--min", "protocol:taet.aa.overall=0"]
     )
@@ -148,3 +179,78 @@ def test_protocol_budgets_follow_the_paper(tmp_path, trained_cnn):
     assert res.exit_code == 0, res.output + res.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["protocols"]["mcat"]["budget"] == budget_note("cifar10-lt", 8 / 255)
+
+
+def _headline_table() -> dict[str, list[str]]:
+    """docs/PROTOCOLS.md's headline table: protocol -> [row, metric, groups published]."""
+    text = (ROOT / "docs" / "PROTOCOLS.md").read_text()
+    section = text.split("## Headlines: the number each paper leads with", 1)[1].split("\n## ")[0]
+    out = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 6:
+            out[cells[0].strip("`")] = cells[1:4]
+    return out
+
+
+@pytest.mark.parametrize("name", PROTOCOLS.names())
+def test_each_headline_is_the_one_the_docs_cite(name):
+    """Headline row, metric and published groups of each protocol are the ones its paper's
+    abstract and main table give, as docs/PROTOCOLS.md cites them."""
+    row, metric, published = _headline_table()[name]
+    settings = PROTOCOLS.lookup(name)[0].settings
+    assert (settings["headline"], settings["headline_metric"]) == (row, metric)
+    cited = {"none": (), "all": ALL_GROUPS}.get(published, tuple(published.split(", ")))
+    assert settings["groups_published"] == cited
+    assert settings["headline"] in [label for label, _ in settings["rows"]] or name == "strict"
+    assert metric in HEADLINE_METRICS and set(cited) <= set(ALL_GROUPS)
+
+
+def test_the_docs_cite_every_protocol_and_the_report_knows_every_metric():
+    assert sorted(_headline_table()) == sorted(PROTOCOLS.names())
+    assert REPORT_METRICS == HEADLINE_METRICS  # the report layer may not import the table
+    # the headlines the issue names: REAT leads with AutoAttack, TAET with balanced robustness
+    reat, taet = (PROTOCOLS.lookup(n)[0].settings for n in ("reat", "taet"))
+    assert (reat["headline"], reat["headline_metric"]) == ("AA", "overall")
+    assert (taet["headline"], taet["headline_metric"]) == ("PGD-20", "balanced")
+
+
+def _toy_sections() -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """TAET, MCAT and strict sections on 20 toy samples (ltrobust's shot groups: class 1 has
+    19 training images, so it is few, and MCAT's tail)."""
+    groups = {"many": [0], "few": [1]}
+    info = DataInfo("toy", 2, ["a", "b"], groups, [190, 19])
+    y = torch.tensor([0] * 10 + [1] * 10)
+    clean = y.clone()
+    pgd = torch.tensor([0] * 10 + [0] * 10)  # every class-1 image broken
+    preds = {"ta-pgd20-slow": pgd, "ta-fgsm": y, "ta-pgd100-slow": pgd, "ta-aa": pgd}
+    preds |= {"mcat-pgd20": pgd, "aa": pgd}
+    rows = {(n, label): a for n, label, a in protocol_attacks(["taet", "mcat"])}
+    robust = pgd == y
+    secs = {
+        n: protocol_section(n, rows, preds, clean, robust, y, info, info.class_counts)
+        for n in ("taet", "mcat", "strict")
+    }
+    return secs, groups
+
+
+def test_renderers_show_the_headline_metric_and_mark_unpublished_groups():
+    secs, groups = _toy_sections()
+    taet = secs["taet"]
+    # TAET's test set keeps 10 images of class 0 and 1 of class 1: overall 10/11, balanced 1/2
+    assert taet["n"] == 11 and taet["headline_metric"] == "balanced"
+    assert taet["published"]["overall"] == pytest.approx(10 / 11)
+    assert taet["published"]["balanced"] == 0.5
+    assert secs["mcat"]["groups_published"] == ["few"] and taet["groups_published"] == []
+    assert secs["strict"]["groups_published"] == list(ALL_GROUPS)
+    old = {
+        k: v for k, v in secs["mcat"].items() if k not in ("headline_metric", "groups_published")
+    }
+    fake = SimpleNamespace(protocols={**secs, "robustbench": old}, dataset={"groups": groups})
+    md = render_markdown(Document("t", "s", protocols_section(fake, {})), "plots")
+    lines = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert "| taet | PGD-20 · balanced | 90.9 | (100.0) | (0.0) | **50.0** |" in lines["taet"]
+    assert "| mcat | AA · overall | **50.0** | (100.0) | 0.0 | 50.0 |" in lines["mcat"]
+    assert "| strict | worst case · overall | **50.0** | 100.0 | 0.0 | 50.0 |" in lines["strict"]
+    # a report written before the two keys existed reads as it did: overall, nothing marked
+    assert "| robustbench | AA · overall | **50.0** | 100.0 | 0.0 | 50.0 |" in lines["robustbench"]

@@ -191,6 +191,8 @@ def protocol_section(
         **({"positions": [int(i) for i in pick.tolist()]} if len(pick) < len(y) else {}),
         "rows": table if name != "strict" else {},
         "headline": headline,
+        "headline_metric": settings["headline_metric"],
+        "groups_published": list(settings["groups_published"]),
         "published": {k: published[k] for k in ("overall", "balanced", "groups")},
         "strict": {k: v for k, v in _scores(strict, ys, info).items() if k != "per_class"},
         "gap": _gap(head_ok, strict, ys, info),

@@ -8,8 +8,14 @@ from rich import box
 from rich.table import Table
 
 from ltrobust.cli.common import pct, shown, stdout
+from ltrobust.report.document_protocols import MARKS, group_text, headline_label, headline_metric
 
-STYLE = {"reliable": "bold green", "suspect": "bold yellow", "inflated": "bold red"}
+STYLE = {
+    "reliable": "bold green",
+    "suspect": "bold yellow",
+    "inflated": "bold red",
+    "degenerate": "bold magenta",
+}
 
 
 def zero_cols(sweep: dict[str, Any]) -> bool:
@@ -143,12 +149,18 @@ def print_protocols(report: Any) -> None:
         pub, gap = sec["published"], sec["gap"]["overall"]
         delta = gap.get("gap")
         gap_text = "—" if delta is None else f"{100 * delta:+.1f} (p={gap['p']:.2g})"
+        metric = headline_metric(sec)
         table.add_row(
             shown(name),
-            shown(sec["headline"]) + (f" · n={sec['n']}" if sec.get("positions") else ""),
-            pct(pub.get("overall")),
-            *[pct((pub.get("groups") or {}).get(g)) for g in groups],
-            pct(pub.get("balanced")),
+            shown(headline_label(sec)) + (f" · n={sec['n']}" if sec.get("positions") else ""),
+            _bold(pct(pub.get("overall")), metric == "overall"),
+            *[shown(group_text(sec, g, (pub.get("groups") or {}).get(g))) for g in groups],
+            _bold(pct(pub.get("balanced")), metric == "balanced"),
             gap_text,
         )
     stdout.print(table)
+    stdout.print(f"[dim]{MARKS}[/dim]", highlight=False)
+
+
+def _bold(text: str, on: bool) -> str:
+    return f"[bold]{text}[/bold]" if on else text

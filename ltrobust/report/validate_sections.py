@@ -133,7 +133,7 @@ DIAGNOSTICS = Obj(
 )
 VERDICT_ENTRY = Obj(
     {
-        "verdict": Str("reliable", "suspect", "inflated"),
+        "verdict": Str("reliable", "suspect", "inflated", "degenerate"),
         "believed": FRACTION,
         "inflation": MapOf(DIFFERENCE),
         "flags": STRINGS,
@@ -184,11 +184,13 @@ PROTOCOL = Obj(
             )
         ),
         "headline": Str(),
+        "headline_metric": Str("overall", "balanced"),  # the scope the paper leads with
+        "groups_published": STRINGS,  # the groups whose numbers the paper publishes
         "published": _PUBLISHED,
         "strict": _PUBLISHED,
         "gap": Obj({"overall": _GAP, "groups": MapOf(_GAP)}, closed=False),
         "deviations": STRINGS,
     },
-    optional=frozenset({"positions", "leaves_out"}),
+    optional=frozenset({"positions", "leaves_out", "headline_metric", "groups_published"}),
     closed=False,
 )
