@@ -222,3 +222,31 @@ def test_zero_gradients_at_every_kappa(setup, plain_report):
     assert sample[2.0] == 0.0 and sample[-2.0] > 0.5 * clean
     assert max(sample.values()) <= clean + 0.05
     assert sample[-2.0] >= sample[-1.0] >= sample[0.0]
+
+
+class OneClass(nn.Module):
+    """A collapsed model: logits that always favour class 0 (the head), gradients intact."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("bias", torch.tensor([50.0] + [0.0] * 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) + self.bias
+
+
+def test_a_degenerate_model_is_called_degenerate(setup, trained_cnn, plain_report):
+    """Predicting one class gives robust recall 0% in most groups, with nothing to attack
+    there; before, those groups read 'reliable'. Now the checks fire and every verdict says
+    degenerate; the trained model passes both checks."""
+    dataset, _ = setup
+    report = _audit(OneClass(trained_cnn), dataset, attacks="fgsm,pgd20", sweep=False)
+    checks = {c["name"]: c for c in report.diagnostics["checks"]}
+    assert checks["one_class_predictions"]["triggered"] and checks["chance_level"]["triggered"]
+    verdicts = [report.verdict["overall"], *report.verdict["groups"].values()]
+    assert {v["verdict"] for v in verdicts} == {"degenerate"}
+    assert any("one class takes 100%" in f for f in report.verdict["overall"]["flags"])
+    fine = {c["name"]: c for c in plain_report.diagnostics["checks"]}
+    assert not fine["one_class_predictions"]["triggered"] and not fine["chance_level"]["triggered"]
+    assert plain_report.verdict["overall"]["verdict"] == "reliable"

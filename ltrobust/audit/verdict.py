@@ -13,7 +13,10 @@ Verdict of a scope:
   missed, FGSM beating PGD) and PGD-20 lies more than ``inflation`` above the believed accuracy;
 - ``suspect``: any check fired (randomised model, softmax outputs, PGD not converged, or a masking
   check with little inflation), or no scale-invariant attack was run, so the evidence is thin;
-- ``reliable``: none of that.
+- ``reliable``: none of that;
+- ``degenerate``: the clean model says nothing to attack: it predicts one class for most
+  samples, its balanced clean recall is within 5 points of chance (every scope), or the scope's
+  clean recall is 0 (that scope). A robust recall of 0% there is no evidence either way.
 
 A gap counts only if it concerns at least ``min_samples`` samples of the scope, so that a few
 samples of a small group do not decide its verdict.
@@ -29,7 +32,13 @@ from ltrobust.report.schema import Outcome
 
 GRADIENT_ATTACKS = ("pgd20", "pgd100", "mim", "cw20", "cw100", "fgsm")
 STRONG_ATTACKS = ("adaptive-auto", "aa", "aa-fast")
-MODEL_CHECKS = ("softmax_outputs", "randomised")
+MODEL_CHECKS = ("softmax_outputs", "randomised", "one_class_predictions", "chance_level")
+#: the checks that make every scope's verdict ``degenerate``
+DEGENERATE_CHECKS = ("one_class_predictions", "chance_level")
+#: one predicted class's share of the samples above the largest true class's share
+ONE_CLASS_EXCESS = 0.5
+#: balanced clean recall at most this far above chance (1 / C) is chance level
+CHANCE_MARGIN = 0.05
 MASKING_CHECKS = (
     "kappa_sensitivity",
     "adaptive_gap",
@@ -201,6 +210,37 @@ def model_checks(diag: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def degenerate_checks(clean: Outcome) -> list[dict[str, Any]]:
+    """Model checks on the clean predictions (scope ``overall``): one class predicted far more
+    often than any class occurs, and balanced recall at chance level."""
+    conf = clean.confusion
+    n, c = sum(map(sum, conf)), len(conf)
+    if not n or c < 2:
+        return []
+    predicted = max(sum(row[j] for row in conf) for j in range(c)) / n
+    excess = predicted - max(map(sum, conf)) / n
+    balanced = clean.summary.balanced_accuracy
+    below = None if balanced is None else 1 / c - balanced
+    return [
+        {
+            "name": "one_class_predictions",
+            "group": "overall",
+            "triggered": excess > ONE_CLASS_EXCESS,
+            "value": excess,
+            "threshold": ONE_CLASS_EXCESS,
+            "message": f"one class takes {100 * predicted:.0f}% of the clean predictions",
+        },
+        {
+            "name": "chance_level",
+            "group": "overall",
+            "triggered": below is not None and below > -CHANCE_MARGIN,
+            "value": below,
+            "threshold": -CHANCE_MARGIN,
+            "message": f"balanced clean recall is at chance level (1/{c})",
+        },
+    ]
+
+
 def judge_scope(
     scope: str,
     attacks: Mapping[str, Outcome],
@@ -208,8 +248,10 @@ def judge_scope(
     checks: list[dict[str, Any]],
     th: Thresholds,
     invariant_run: bool = False,
+    clean: Outcome | None = None,
 ) -> dict[str, Any]:
-    """Verdict of one scope: ``reliable``, ``suspect`` or ``inflated`` (see module doc)."""
+    """Verdict of one scope: ``reliable``, ``suspect``, ``inflated`` or ``degenerate`` (see
+    module doc)."""
     believed = scope_value(worst, scope)
     inflation = {name: _diff(scope_value(o, scope), believed) for name, o in attacks.items()}
     flags = [
@@ -224,7 +266,10 @@ def judge_scope(
     big = headline is not None and headline > th.inflation and headline * n >= th.min_samples
     masking = any(c["name"] in MASKING_CHECKS for c in flags)
     strong = invariant_run or any(a in attacks for a in STRONG_ATTACKS)
-    if big and masking:
+    dead = scope_value(clean, scope) == 0 and scope_size(clean, scope) > 0 if clean else False
+    if dead or any(c["name"] in DEGENERATE_CHECKS for c in flags):
+        verdict = "degenerate"
+    elif big and masking:
         verdict = "inflated"
     elif flags or big or not strong:
         verdict = "suspect"
@@ -237,6 +282,8 @@ def judge_scope(
     )
     if big and not masking and headline is not None:
         notes.append(f"PGD-20 is {100 * headline:.1f} points above the believed accuracy")
+    if dead:
+        notes.append("clean recall is 0%: no sample of this scope to attack")
     return {
         "verdict": verdict,
         "believed": believed,
@@ -246,7 +293,7 @@ def judge_scope(
 
 
 def _fmt(check: Mapping[str, Any]) -> str:
-    if check["name"] in MODEL_CHECKS:
+    if check["name"] in MODEL_CHECKS and check["name"] not in DEGENERATE_CHECKS:
         return "yes"
     v, t = check["value"], check["threshold"]
     return f"{100 * v:.1f} points > {100 * t:.1f}" if v is not None else "n/a"
@@ -261,14 +308,14 @@ def judge(
     clean: Outcome,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All checks and the verdict, overall and per group."""
-    checks = model_checks(diag)
+    checks = model_checks(diag) + degenerate_checks(clean)
     for scope in ["overall", *groups]:
         checks.extend(scope_checks(scope, attacks, diag, th, scope_size(clean, scope)))
     sweep = diag.get("sweep") or {}
     inv = any(r.get("invariant") for r in sweep.get("rows", []))
     verdict = {
-        "overall": judge_scope("overall", attacks, worst, checks, th, inv),
-        "groups": {g: judge_scope(g, attacks, worst, checks, th, inv) for g in groups},
+        "overall": judge_scope("overall", attacks, worst, checks, th, inv, clean),
+        "groups": {g: judge_scope(g, attacks, worst, checks, th, inv, clean) for g in groups},
         "thresholds": dict(vars(th)),
     }
     return checks, verdict

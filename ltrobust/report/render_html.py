@@ -58,7 +58,7 @@ table.kv td{text-align:left}
 .caption{color:var(--muted);font-size:12px;margin:2px 0 12px;max-width:1000px}
 td.verdict-reliable,td.good{color:var(--good);font-weight:700}
 td.verdict-suspect{color:var(--warn);font-weight:700}
-td.verdict-inflated,td.bad{color:var(--bad);font-weight:700}
+td.verdict-inflated,td.verdict-degenerate,td.bad{color:var(--bad);font-weight:700}
 p.note{background:#fff8e6;border-left:4px solid #d4a72c;padding:8px 12px;margin:8px 0}
 ul.warn{color:var(--warn)}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
