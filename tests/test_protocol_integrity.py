@@ -131,8 +131,18 @@ TAMPERED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "protocols.taet.rows.FGSM.per_class[0] is 0.5",
     ),
     "gap": (_set(*P, "taet", "gap", "overall", "gap", value=0.0), "protocols.taet.gap.overall.gap"),
-    "McNemar b": (_set(*P, "taet", "gap", "overall", "b", value=0), "protocols.taet.gap.overall.b"),
-    "McNemar p": (_set(*P, "robal", "gap", "groups", "tail", "p", value=0.001), "tail.p is 0.001"),
+    "credited b": (
+        _set(*P, "taet", "gap", "overall", "b", value=0),
+        "protocols.taet.gap.overall.b",
+    ),
+    "interval": (
+        _set(*P, "robal", "gap", "groups", "tail", "interval", value=[0.5, 0.6]),
+        "tail.interval[0] is 0.5",
+    ),
+    "a p-value on a new report": (
+        _set(*P, "robal", "gap", "overall", "p", value=0.5),
+        "protocols.robal.gap.overall.n is not a field the audit writes here",
+    ),
 }
 
 

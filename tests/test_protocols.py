@@ -31,7 +31,7 @@ from ltrobust.report.blocks import Document
 from ltrobust.report.document_protocols import HEADLINE_METRICS as REPORT_METRICS
 from ltrobust.report.document_protocols import protocols_section
 from ltrobust.report.render_md import render_markdown
-from ltrobust.report.significance import mcnemar_exact
+from ltrobust.report.significance import clopper_pearson
 
 from .conftest import save_audit_set, save_test_cnn
 
@@ -92,8 +92,13 @@ def test_a_protocol_scores_rows_on_their_own_and_strict_is_the_worst_case():
     # robust only where clean and every attack are right: sample 4
     assert sec["strict"]["overall"] == 1 / 8 and sec["strict"]["groups"]["tail"] == 1 / 4
     gap = sec["gap"]["overall"]
-    assert gap["gap"] == pytest.approx(1 / 8 - 6 / 8) and (gap["b"], gap["c"]) == (5, 0)
-    assert gap["p"] == mcnemar_exact(5, 0)
+    assert gap["gap"] == pytest.approx(1 / 8 - 6 / 8) and (gap["b"], gap["c"], gap["n"]) == (
+        5,
+        0,
+        8,
+    )
+    # 5 of 8 credited wrongly: the exact 95% interval of that share (the gap), no p-value
+    assert gap["interval"] == list(clopper_pearson(5, 8)) and "p" not in gap
 
 
 def test_taets_long_tailed_test_set_follows_the_training_profile():

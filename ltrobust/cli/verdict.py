@@ -8,7 +8,13 @@ from rich import box
 from rich.table import Table
 
 from ltrobust.cli.common import pct, shown, stdout
-from ltrobust.report.document_protocols import MARKS, group_text, headline_label, headline_metric
+from ltrobust.report.document_protocols import (
+    MARKS,
+    gap_text,
+    group_text,
+    headline_label,
+    headline_metric,
+)
 
 STYLE = {
     "reliable": "bold green",
@@ -133,7 +139,8 @@ def print_aa_targets(report: Any) -> None:
 
 def print_protocols(report: Any) -> None:
     """One row per replayed protocol: the headline robust number it would publish, overall,
-    per group and balanced, and its gap to strict on the same samples (McNemar p)."""
+    per group and balanced, and its gap to strict on the same samples (the samples it credits
+    wrongly, with their exact 95% interval)."""
     protocols = getattr(report, "protocols", None)
     if not protocols:
         return
@@ -146,9 +153,7 @@ def print_protocols(report: Any) -> None:
     for col in ("protocol", "headline", "overall", *groups, "balanced", "gap to strict"):
         table.add_column(shown(col), justify="left" if col in ("protocol", "headline") else "right")
     for name, sec in protocols.items():
-        pub, gap = sec["published"], sec["gap"]["overall"]
-        delta = gap.get("gap")
-        gap_text = "—" if delta is None else f"{100 * delta:+.1f} (p={gap['p']:.2g})"
+        pub = sec["published"]
         metric = headline_metric(sec)
         table.add_row(
             shown(name),
@@ -156,7 +161,7 @@ def print_protocols(report: Any) -> None:
             _bold(pct(pub.get("overall")), metric == "overall"),
             *[shown(group_text(sec, g, (pub.get("groups") or {}).get(g))) for g in groups],
             _bold(pct(pub.get("balanced")), metric == "balanced"),
-            gap_text,
+            gap_text(sec["gap"]["overall"]),
         )
     stdout.print(table)
     stdout.print(f"[dim]{MARKS}[/dim]", highlight=False)

@@ -47,10 +47,23 @@ def headline_label(sec: dict[str, Any]) -> str:
     return f"{sec.get('headline')} · {headline_metric(sec)}"
 
 
+def gap_text(part: dict[str, Any]) -> str:
+    """``-9.0 · 9/100 credited [4.2–16.4%]``: the gap in points, the samples the protocol
+    credits as robust that strict breaks, and the exact 95% interval of that share (a report
+    before 0.3: McNemar's p)."""
+    delta = part.get("gap")
+    if delta is None:
+        return "—"
+    if "p" in part:
+        return f"{100 * delta:+.1f} (p={part['p']:.2g})"
+    lo, hi = part.get("interval") or (None, None)
+    cred = f"{part.get('b')}/{part.get('n')} credited"
+    return f"{100 * delta:+.1f} · {cred} [{pct(lo)}–{pct(hi)}%]" if lo is not None else cred
+
+
 def _gap(sec: dict[str, Any], scope: str) -> str:
     part = sec["gap"]["overall"] if scope == "overall" else sec["gap"]["groups"].get(scope) or {}
-    delta, p = part.get("gap"), part.get("p")
-    return "—" if delta is None else f"{100 * delta:+.1f} (p={p:.2g})"
+    return gap_text(part)
 
 
 def _scores(sec: dict[str, Any], part: dict[str, Any], groups: list[str], bold: bool) -> list[Cell]:
@@ -97,8 +110,11 @@ def protocols_section(report: AuditReport, plots: dict[str, bytes]) -> list[Bloc
             "Each paper's evaluation code, replayed on the audited samples: its attacks with its "
             "settings, each scored on its own as the paper does, and the number it leads with "
             "(its abstract's and main table's attack and metric). The gap is strict (the "
-            "per-sample worst case over every attack run) minus that row's overall accuracy, "
-            "with an exact McNemar test on the same samples."
+            "per-sample worst case over every attack run) minus that row's overall accuracy "
+            "on the same samples: the samples the paper's row credits as robust that another "
+            "attack breaks, with the exact (Clopper-Pearson) 95% interval of their share. "
+            "Strict includes the row's own attack, so no sample goes the other way and no "
+            "paired test is reported: it would only restate the count."
         ),
         Table(header, rows, f"Robust recall in %; gap in points. {MARKS}"),
     ]

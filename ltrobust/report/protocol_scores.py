@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ltrobust.report.significance import mcnemar_exact
+from ltrobust.report.significance import clopper_pearson, mcnemar_exact
 
 
 def first_of_each_class(y: Sequence[int], sizes: Sequence[int]) -> list[int]:
@@ -70,9 +70,18 @@ def gap_scores(
     y: Sequence[int],
     num_classes: int,
     groups: Mapping[str, Sequence[int]],
+    *,
+    legacy: bool = False,
 ) -> dict[str, Any]:
-    """Per scope: strict minus the row's accuracy, and the exact McNemar test on the pairs
-    (b: the row counts a sample correct that strict breaks; c: the reverse)."""
+    """Per scope: strict minus the row's accuracy (``gap``), the samples the row credits as
+    robust that strict breaks (``b``, of ``n``) with the exact 95% binomial interval of that
+    share (``interval``), and the reverse count (``c``).
+
+    Strict is the per-sample worst case over every attack, the row's own included, so ``c`` is
+    0 by construction and ``gap = -b / n``: the interval is the gap's. A paired test of the two
+    sides (McNemar's) would only relabel ``b`` (``p = 2^(1 - b)``), so none is reported;
+    ``legacy`` gives the former ``{gap, b, c, p}`` of reports written before (0.2.0), which are
+    still read and checked."""
     cells = [[0] * 5 for _ in range(num_classes + 1)]  # n, row, strict, b, c; last: all
     for t, r, s in zip(y, row, strict, strict=True):
         r, s = bool(r), bool(s)
@@ -85,9 +94,13 @@ def gap_scores(
 
     def one(members: list[int]) -> dict[str, Any]:
         n, r, s, b, c = (sum(cells[m][j] for m in members) for j in range(5))
-        if not n:
-            return {"gap": None, "b": 0, "c": 0, "p": None}
-        return {"gap": s / n - r / n, "b": b, "c": c, "p": mcnemar_exact(b, c)}
+        if legacy:
+            p = mcnemar_exact(b, c) if n else None
+            return {"gap": s / n - r / n if n else None, "b": b, "c": c, "p": p}
+        lo, hi = clopper_pearson(b, n)
+        interval = None if lo is None or hi is None else [lo, hi]
+        gap = s / n - r / n if n else None
+        return {"gap": gap, "b": b, "c": c, "n": n, "interval": interval}
 
     out_groups = {
         g: one(sorted({c for c in classes if 0 <= c < num_classes}))

@@ -7,7 +7,7 @@ indexes with them) and are the first samples of each class in audit order, its `
 number (every sample for a balanced test set); each row but ``clean`` names an attack whose
 predictions ``per_sample.adv_pred`` holds; its headline names one of its rows (``strict``: the
 worst case, no rows). Then every row, headline, strict and gap number, McNemar counts and
-p-value included, must be what :mod:`ltrobust.report.protocol_scores`, the formulas the audit
+or (before 0.3) p-value included, must be what :mod:`ltrobust.report.protocol_scores`, the formulas the audit
 itself scores with, give on those records, up to the validation's slack. The first difference
 is the problem, named by its JSON path. Plain functions over the report's JSON data; the
 protocol and attack tables live in layers the report never imports, so this rule reads only
@@ -113,7 +113,8 @@ def _protocol(name: str, sec: Mapping[str, Any], rec: Records) -> Iterator[Probl
     for key, ok in (("published", head), (STRICT, strict)):
         scope = {k: v for k, v in _scored(ok, ys, rec).items() if k in _SCOPES}
         yield from _differences(sec[key], scope, (key,))
-    gap = gap_scores(head, strict, ys, rec.num_classes, rec.groups)
+    legacy = "p" in ((sec.get("gap") or {}).get("overall") or {})  # written before 0.3
+    gap = gap_scores(head, strict, ys, rec.num_classes, rec.groups, legacy=legacy)
     yield from _differences(sec["gap"], gap, ("gap",))
 
 

@@ -152,7 +152,15 @@ VERDICT = Obj(
 )
 
 _GAP = Obj(
-    {"gap": DIFFERENCE.or_null(), "b": COUNT, "c": COUNT, "p": Num(0, 1).or_null()},
+    {
+        "gap": DIFFERENCE.or_null(),
+        "b": COUNT,
+        "c": COUNT,
+        "n": COUNT,
+        "interval": ListOf(FRACTION).or_null(),  # [low, high] of b / n, exact 95%
+        "p": Num(0, 1).or_null(),  # reports before 0.3: McNemar's p
+    },
+    optional=frozenset({"n", "interval", "p"}),
     closed=False,
 )
 _PUBLISHED = Obj(
