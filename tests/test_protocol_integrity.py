@@ -225,3 +225,16 @@ def test_the_shared_formulas():
     ok = [True, False, True, True, False, False, True, True, True, False]
     assert extra_scores({"tail_below": 20}, ok, y, [50, 20, 10]) == {"tail_below_20": 2 / 3}
     assert extra_scores({"tail_below": 5}, ok, y, [50, 20, 10]) == {"tail_below_5": None}
+
+
+def test_compare_shows_each_protocols_headline_metric(audited):
+    """TAET leads with balanced robustness: compare's protocol row says so and holds that
+    number in its first column, RoBal's (overall) row the overall one."""
+    from ltrobust.report.compare import compare_reports
+
+    path, data = audited
+    report = read_report(str(path))
+    rows = {r.outcome: r for r in compare_reports([report, report], ["a", "b"]).rows}
+    taet, robal = data["protocols"]["taet"]["published"], data["protocols"]["robal"]["published"]
+    assert rows["protocol:taet · balanced"].values[0][0] == taet["balanced"]
+    assert rows["protocol:robal"].values[0][0] == robal["overall"]

@@ -161,11 +161,13 @@ class Comparison:
 
 def _scope_value(report: AuditReport, outcome: str, scope: str) -> float | None:
     """Recall of ``outcome`` in ``scope``; None when absent or not a finite number.
-    ``protocol:<name>`` is a protocol's headline (published) number."""
+    ``protocol:<name>`` is a protocol's headline (published) number: in the ``overall`` column
+    its headline metric (``protocol:taet · balanced`` names a balanced headline)."""
     if outcome.startswith("protocol:"):
-        part = ((report.protocols or {}).get(outcome[len("protocol:") :]) or {}).get("published")
-        part = part or {}
-        v = part.get("overall") if scope == "overall" else (part.get("groups") or {}).get(scope)
+        sec = (report.protocols or {}).get(outcome[len("protocol:") :].split(" · ")[0]) or {}
+        part = sec.get("published") or {}
+        metric = sec.get("headline_metric") or "overall"
+        v = part.get(metric) if scope == "overall" else (part.get("groups") or {}).get(scope)
         return v if is_number(v) else None
     o = next((x for x in report.outcomes() if x.name == outcome), None)
     if o is None:
@@ -189,7 +191,10 @@ def compare_reports(reports: list[AuditReport], labels: list[str]) -> Comparison
     if all(r.worst_case is not None for r in reports):
         outcomes.append("worst")
     shared = [p for p in (first.protocols or {}) if all(p in (r.protocols or {}) for r in reports)]
-    outcomes += [f"protocol:{p}" for p in shared if p != "strict"]
+    for p in shared:
+        metric = (first.protocols or {})[p].get("headline_metric") or "overall"
+        if p != "strict":
+            outcomes.append(f"protocol:{p}" + (f" · {metric}" if metric != "overall" else ""))
     rows = []
     for name in outcomes:
         values = [[_scope_value(r, name, s) for s in scopes] for r in reports]
