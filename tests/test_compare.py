@@ -120,3 +120,17 @@ def test_cli_compare_needs_two_readable_reports(files):
     assert res.exit_code == 2 and "at least two" in res.stderr
     res = runner.invoke(app, ["compare", str(files / "a/report.json"), str(files / "nope.json")])
     assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_piped_output_is_not_cut_at_80_columns(tmp_path):
+    """``compare a b c | cat``: rich fitted the table to 80 columns and cut the deltas."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "golden" / "report_v1.json"
+    cmd = [sys.executable, "-m", "ltrobust", "compare", *[str(golden)] * 4]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={"PATH": ""})
+    assert res.returncode == 0, res.stderr
+    widest = max(len(line) for line in res.stdout.splitlines())
+    assert widest > 80 and "…" not in res.stdout, res.stdout

@@ -13,6 +13,15 @@ from ltrobust.report.text import visible
 
 stdout = Console()
 stderr = Console(stderr=True)
+#: the width of the output when it is no terminal (a pipe, a file, a log): tables are not cut
+PIPED_WIDTH = 400
+
+
+def wide_when_piped() -> None:
+    """Let tables keep every column when stdout is no terminal (``compare | cat``, ``> log``):
+    rich would otherwise fit them to 80 columns and cut cells."""
+    if not stdout.is_terminal:
+        stdout.width = PIPED_WIDTH
 
 
 def shown(value: object) -> str:

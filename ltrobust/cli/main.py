@@ -13,7 +13,7 @@ from ltrobust import __version__
 from ltrobust.cli.attacks import attacks_command
 from ltrobust.cli.audit import audit_command
 from ltrobust.cli.bench import bench_command
-from ltrobust.cli.common import fail
+from ltrobust.cli.common import fail, wide_when_piped
 from ltrobust.cli.compare import compare_command
 from ltrobust.cli.datasets import datasets_command
 from ltrobust.cli.gate import gate_command
@@ -96,6 +96,7 @@ def _root(
     ),
 ) -> None:
     """ltrobust: per-class adversarial robustness audits for long-tailed data."""
+    wide_when_piped()
 
 
 def main() -> None:
