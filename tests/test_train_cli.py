@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from ltrobust.cli.main import app
 from ltrobust.cli.train import default_out, epoch_line
+from ltrobust.metrics.collapse import collapse_of
 
 from .conftest import NUM_CLASSES, TRAIN_COUNTS, synthetic
 
@@ -160,3 +161,21 @@ def test_default_out_and_epoch_line():
     line = epoch_line(row)
     assert "loss 1.5000 (bsl 1.2000, tail 0.3000)" in line and "adv 25.0%" in line
     assert "test pgd20 30.0% (head 50.0 / tail 0.0)" in line
+
+
+def test_a_collapsed_model_is_warned_about(files, tmp_path):
+    """A training set of one class and a few strays: after an epoch of plain CE the monitor
+    sees one class predicted for every test image, and train says so on stderr (the audit of
+    such a model is 'degenerate': tests/test_verdict.py)."""
+    x, y = synthetic([300, 1, 1, 1, 1, 1], seed=3)
+    torch.save({"x": x, "y": y}, tmp_path / "skewed.pt")
+    args = ["train", "--dataset", f"tensors:{tmp_path / 'skewed.pt'}", "--arch", "test_mlp"]
+    args += ["--method", "ce", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]
+    args += ["--test-dataset", f"tensors:{files / 'test.pt'}", "--monitor-n", "60"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("look collapsed (one class takes 100.0% of them") == 1, result.stderr
+    history = torch.load(tmp_path / "run" / "final.pt", weights_only=True)["history"]
+    assert history[-1]["monitor_collapsed"] == 1.0 and history[-1]["monitor_top_share"] == 1.0
+    # the rule itself, on the numbers of a healthy epoch: no warning
+    assert not collapse_of([[9, 1], [2, 8]]).collapsed  # type: ignore[union-attr]

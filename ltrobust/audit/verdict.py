@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ltrobust.audit.config import Thresholds
+from ltrobust.metrics.collapse import CHANCE_MARGIN, ONE_CLASS_EXCESS, collapse_of
 from ltrobust.report.schema import Outcome
 
 GRADIENT_ATTACKS = ("pgd20", "pgd100", "mim", "cw20", "cw100", "fgsm")
@@ -35,10 +36,7 @@ STRONG_ATTACKS = ("adaptive-auto", "aa", "aa-fast")
 MODEL_CHECKS = ("softmax_outputs", "randomised", "one_class_predictions", "chance_level")
 #: the checks that make every scope's verdict ``degenerate``
 DEGENERATE_CHECKS = ("one_class_predictions", "chance_level")
-#: one predicted class's share of the samples above the largest true class's share
-ONE_CLASS_EXCESS = 0.5
-#: balanced clean recall at most this far above chance (1 / C) is chance level
-CHANCE_MARGIN = 0.05
+
 MASKING_CHECKS = (
     "kappa_sensitivity",
     "adaptive_gap",
@@ -212,28 +210,26 @@ def model_checks(diag: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def degenerate_checks(clean: Outcome) -> list[dict[str, Any]]:
     """Model checks on the clean predictions (scope ``overall``): one class predicted far more
-    often than any class occurs, and balanced recall at chance level."""
-    conf = clean.confusion
-    n, c = sum(map(sum, conf)), len(conf)
-    if not n or c < 2:
+    often than any class occurs, and balanced recall at chance level
+    (:mod:`ltrobust.metrics.collapse`, the rule the training monitor warns with)."""
+    stats = collapse_of(clean.confusion)
+    if stats is None:
         return []
-    predicted = max(sum(row[j] for row in conf) for j in range(c)) / n
-    excess = predicted - max(map(sum, conf)) / n
-    balanced = clean.summary.balanced_accuracy
-    below = None if balanced is None else 1 / c - balanced
+    c = round(1 / stats.chance)
+    below = None if stats.balanced is None else stats.chance - stats.balanced
     return [
         {
             "name": "one_class_predictions",
             "group": "overall",
-            "triggered": excess > ONE_CLASS_EXCESS,
-            "value": excess,
+            "triggered": stats.one_class,
+            "value": stats.excess,
             "threshold": ONE_CLASS_EXCESS,
-            "message": f"one class takes {100 * predicted:.0f}% of the clean predictions",
+            "message": f"one class takes {100 * stats.top_share:.0f}% of the clean predictions",
         },
         {
             "name": "chance_level",
             "group": "overall",
-            "triggered": below is not None and below > -CHANCE_MARGIN,
+            "triggered": stats.at_chance,
             "value": below,
             "threshold": -CHANCE_MARGIN,
             "message": f"balanced clean recall is at chance level (1/{c})",

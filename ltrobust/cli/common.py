@@ -18,10 +18,11 @@ PIPED_WIDTH = 400
 
 
 def wide_when_piped() -> None:
-    """Let tables keep every column when stdout is no terminal (``compare | cat``, ``> log``):
-    rich would otherwise fit them to 80 columns and cut cells."""
-    if not stdout.is_terminal:
-        stdout.width = PIPED_WIDTH
+    """Let tables keep every column and warnings stay one line when stdout or stderr is no
+    terminal (``compare | cat``, ``2> log``): rich would fit them to 80 columns and cut cells."""
+    for console in (stdout, stderr):
+        if not console.is_terminal:
+            console.width = PIPED_WIDTH
 
 
 def shown(value: object) -> str:

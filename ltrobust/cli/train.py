@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrobust.cli.audit import ARCHS, QUIET, command_line
-from ltrobust.cli.common import pct, shown, stdout
+from ltrobust.cli.common import pct, shown, stdout, warn
 from ltrobust.cli.options import Option, OptionSet, command, options_of_params
 from ltrobust.cli.progress import RichProgress
 from ltrobust.errors import ConfigError
@@ -61,6 +61,17 @@ class TrainProgress(RichProgress):
 
     def epoch_end(self, row: dict[str, Any]) -> None:
         self.progress.console.print(epoch_line(row), highlight=False)
+        if row.get("monitor_collapsed"):
+            warn(collapse_warning(row))
+
+
+def collapse_warning(row: dict[str, Any]) -> str:
+    """The warning for an epoch whose monitored clean predictions collapsed."""
+    return (
+        f"epoch {row['epoch']}: the model's clean predictions on the monitor set look collapsed "
+        f"(one class takes {pct(row.get('monitor_top_share'))}% of them, balanced recall "
+        f"{pct(row.get('monitor_balanced'))}%): check the learning rate and the loss"
+    )
 
 
 def epoch_line(row: dict[str, Any]) -> str:

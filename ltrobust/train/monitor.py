@@ -21,6 +21,7 @@ from ltrobust.attacks.threat import ThreatModel
 from ltrobust.data.loading import load_eval_data
 from ltrobust.data.profile import class_groups
 from ltrobust.data.specs import is_custom, resolve_threat
+from ltrobust.metrics.collapse import collapse_of
 from ltrobust.metrics.recall import ConfusionAccumulator, summarize
 from ltrobust.runtime.progress import Progress
 from ltrobust.train.config import TrainConfig
@@ -98,11 +99,25 @@ def evaluate(
         model.train(was_training)
     if progress is not None:
         progress.finish(name)
-    row: dict[str, float | None] = {}
-    for label, acc in (("clean", clean), (name, adv)):
-        summary = summarize(acc.compute(), mset.groups, mset.class_names)
+    clean_cm = clean.compute()
+    row: dict[str, float | None] = _collapse_fields(clean_cm.tolist())
+    for label, cm in (("clean", clean_cm), (name, adv.compute())):
+        summary = summarize(cm, mset.groups, mset.class_names)
         row[f"monitor_{label}_acc"] = summary.accuracy
         for g, stat in summary.groups.items():
             row[f"monitor_{label}_{g}"] = stat.recall
     row["monitor_seconds"] = time.perf_counter() - t0
     return row
+
+
+def _collapse_fields(confusion: list[list[int]]) -> dict[str, float | None]:
+    """The monitor's collapse statistics of the clean predictions (:mod:`ltrobust.metrics.
+    collapse`): the most predicted class's share, balanced recall and whether it collapsed."""
+    stats = collapse_of(confusion)
+    if stats is None:
+        return {}
+    return {
+        "monitor_top_share": stats.top_share,
+        "monitor_balanced": stats.balanced,
+        "monitor_collapsed": float(stats.collapsed),
+    }
