@@ -3,7 +3,9 @@
 Format (and whether it was detected), architecture, classes, input spec, head, the format's
 inference options, the deployed logit adjustment, the parameter count and the file's sha256;
 ``--json`` prints the same as JSON. The options are the audit's model-loading options, plus
-``--dataset``/``--class-counts`` for a format's ``-tau * ln(pi)`` (and the input size).
+``--dataset``/``--class-counts`` for a format's ``-tau * ln(pi)`` (and the input size), and
+``--input-size`` for the side of a plain state_dict's architecture (default: the dataset's,
+else inferred from the weights where they fix it, else 32).
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ OPTIONS = OptionSet(
 )
 MODEL = argument("model", str, "Model file (or a folder with a timm model.safetensors).")
 AS_JSON = flag_option("as_json", bool, False, "--json", help="Print the summary as JSON.")
+INPUT_SIZE = flag_option(
+    "input_size",
+    int | None,
+    None,
+    "--input-size",
+    min=1,
+    max=4096,
+    help="Input side of a plain state_dict's architecture (default: --dataset's, else inferred "
+    "from the weights, else 32).",
+)
 
 
 def _data_hints(config: AuditConfig) -> tuple[list[int] | None, int | None]:
@@ -48,8 +60,10 @@ def _data_hints(config: AuditConfig) -> tuple[list[int] | None, int | None]:
     return counts, spec.shape[1]
 
 
-@command({"options": OPTIONS}, fixed=[MODEL, AS_JSON])
-def inspect_command(model: str, as_json: bool, options: dict[str, Any]) -> None:
+@command({"options": OPTIONS}, fixed=[MODEL, AS_JSON, INPUT_SIZE])
+def inspect_command(
+    model: str, as_json: bool, input_size: int | None, options: dict[str, Any]
+) -> None:
     """Show what ltrobust sees in a model file: format, architecture, head, adjustments."""
     from ltrobust.models import load_model
     from ltrobust.models.summary import describe
@@ -57,7 +71,7 @@ def inspect_command(model: str, as_json: bool, options: dict[str, Any]) -> None:
     config: AuditConfig = OPTIONS.build(options)
     kwargs = config.load.kwargs()
     counts, size = _data_hints(config)
-    kwargs.update(class_counts=counts, default_input_size=size)
+    kwargs.update(class_counts=counts, default_input_size=size, input_size=input_size)
     info = describe(load_model(model, **kwargs))
     if as_json:
         print(json.dumps(info, indent=1, default=str))

@@ -59,21 +59,36 @@ BOUNDS: dict[str, Bound] = {
     "drop_path_rate": Bound("float", 0.0, 1.0),
     "depth": Bound("int", 1, 1000),
     "widen_factor": Bound("int", 1, 64),
+    "dropout": Bound("float", 0.0, 1.0),
 }
 
 #: the options ``timm:NAME`` accepts beyond the core sizes: nothing that names a file or a
 #: download (``checkpoint_path``, ``pretrained``, ``pretrained_cfg_overlay``, ...)
 TIMM_OPTIONS = ("drop_rate", "drop_path_rate")
 
+#: the options ``torchvision:NAME`` accepts beyond the core sizes: never ``weights`` or
+#: ``weights_backbone`` (downloads)
+TORCHVISION_OPTIONS = ("dropout",)
+
+#: each prefixed family, its name in messages and its options beyond the core sizes
+_FAMILY_OPTIONS = {
+    "timm:": ("timm", TIMM_OPTIONS),
+    "torchvision:": ("torchvision", TORCHVISION_OPTIONS),
+}
+
 
 def check_arguments(arch: str, args: Mapping[str, Any], where: str = "") -> None:
     """Raise :class:`ConfigError` naming the first argument of ``args`` outside
     :data:`BOUNDS` (or, for ``timm:`` architectures, outside :data:`TIMM_OPTIONS` and the core
-    sizes). ``where`` prefixes the message (e.g. ``"PATH: model_args."``)."""
+    sizes; for ``torchvision:``, :data:`TORCHVISION_OPTIONS`). ``where`` prefixes the message
+    (e.g. ``"PATH: model_args."``)."""
+    family = next((v for k, v in _FAMILY_OPTIONS.items() if arch.startswith(k)), None)
     for name, value in args.items():
-        if arch.startswith("timm:") and name not in (*TIMM_OPTIONS, *CORE, "head"):
-            allowed = ", ".join((*CORE, *TIMM_OPTIONS))
-            raise ConfigError(f"{where}{name} is not an option ltrobust passes to timm ({allowed})")
+        if family is not None and name not in (*family[1], *CORE, "head"):
+            allowed = ", ".join((*CORE, *family[1]))
+            raise ConfigError(
+                f"{where}{name} is not an option ltrobust passes to {family[0]} ({allowed})"
+            )
         bound = BOUNDS.get(name)
         if bound is None:
             raise ConfigError(f"{where}{name} is not an architecture option ltrobust knows")

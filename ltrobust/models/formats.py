@@ -20,6 +20,8 @@ from ..errors import ConfigError, ModelLoadError
 from .arguments import check_arguments
 from .build import create_model
 from .checkpoint import FORMAT_VERSION
+from .inputsize import input_size
+from .layouts import torchvision_hint
 from .metadata import check_metadata
 from .registry import get_builder, is_known, list_models
 from .statedict import (
@@ -334,14 +336,12 @@ def from_state_dict(obj: Mapping[str, Any], req: LoadRequest, path: Path) -> Loa
     head_key = None if head_path is None else f"{head_path}.weight"
     num_classes = _infer(path, sd, head_key, 0, req.num_classes, "num_classes") or 10
     in_channels = _infer(path, sd, _first_conv_key(probe), 1, req.in_channels, "in_channels") or 3
+    given = req.input_size or req.default_input_size
+    size, hint = input_size(req.arch, sd, given, num_classes, in_channels, req.head)
+    hint = torchvision_hint(sd) or hint
     net = create_model(
-        req.arch,
-        num_classes=num_classes,
-        in_channels=in_channels,
-        input_size=req.build_size,
-        head=req.head,
+        req.arch, num_classes=num_classes, in_channels=in_channels, input_size=size, head=req.head
     )
-    hint = "" if req.input_size or req.default_input_size else " (is the input size 32x32?)"
     load_strict(net, sd, path, req.arch, hint)
     mean, std, notes = _plain_normalization(req, found_mean, found_std)
     model = net if mean is None else NormalizedModel(Normalize(mean, std or []), net)
@@ -362,7 +362,7 @@ def from_state_dict(obj: Mapping[str, Any], req: LoadRequest, path: Path) -> Loa
         path=str(path),
         arch=req.arch,
         num_classes=num_classes,
-        input_spec={"channels": in_channels, "size": req.build_size, "mean": mean, "std": std},
+        input_spec={"channels": in_channels, "size": size, "mean": mean, "std": std},
         meta=meta,
         warnings=notes,
     )

@@ -10,7 +10,8 @@ module, or a dict holding Python objects) is refused unless ``unsafe_load=True``
 (directly, or under a key such as ``model``) loads as format ``"pickle"`` and a dict goes on as
 below. A dict with ``format == "ltrobust-checkpoint"`` is rebuilt from its own metadata; any
 other dict is a state_dict: of ``arch`` when given (``timm:NAME`` for timm,
-:mod:`~ltrobust.models.timm_io`), else of a paper format (``format``, or detected from its
+:mod:`~ltrobust.models.timm_io`; ``torchvision:NAME`` for torchvision,
+:mod:`~ltrobust.models.torchvision_io`), else of a paper format (``format``, or detected from its
 keys: :mod:`~ltrobust.models.paper_formats`). Every returned model is in eval mode and returns
 a logits tensor (foreign whole models are wrapped in :class:`OutputSelect`).
 """
@@ -35,7 +36,7 @@ from .heads import HEADS
 from .options import WHOLE_MODEL_FORMATS, format_choices
 from .paper_formats import format_names
 from .readers import read_torch, short_reason, sniff
-from .registry import TIMM_PREFIX
+from .registry import TIMM_PREFIX, TORCHVISION_PREFIX
 from .statedict import CONTAINER_KEYS
 from .summary import head_info
 
@@ -85,6 +86,10 @@ def _load_file(path: Path, req: LoadRequest, unsafe_load: bool, map_location: An
         from .timm_io import load_timm
 
         return load_timm(path, req)
+    if req.arch is not None and req.arch.startswith(TORCHVISION_PREFIX):
+        from .torchvision_io import load_torchvision
+
+        return load_torchvision(path, req)
     if path.is_dir():
         raise ModelLoadError(f"cannot read checkpoint {path}: it is a directory")
     note_read(path)
@@ -172,8 +177,8 @@ def load_model(
 
     Args:
         path: the file.
-        arch: registered architecture (or ``timm:NAME``); required for plain state_dicts
-            that are no paper format, checked against ltrobust checkpoints and paper formats,
+        arch: registered architecture (or ``timm:NAME``, ``torchvision:NAME``); required for
+            plain state_dicts that are no paper format, checked against ltrobust checkpoints and paper formats,
             ignored (with a warning) for whole models (TorchScript, export, ONNX, pickles).
         num_classes, in_channels: inferred from a state_dict's head / first conv when None;
             a given value that disagrees with the file raises.

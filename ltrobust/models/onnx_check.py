@@ -192,3 +192,33 @@ def probe_shape(dims: list[int | None], req: LoadRequest, path: Path) -> tuple[i
             f"of {shape[0] * image} values (at most {MAX_PROBE_VALUES})"
         )
     return shape
+
+
+def _constants(model: Any) -> dict[str, Any]:
+    """The graph's inline constant tensors by value name (initializers and Constant nodes)."""
+    found = {t.name: t for t in model.graph.initializer if t.data_location != 1}  # 1: EXTERNAL
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output:
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            if value is not None:
+                found[node.output[0]] = value
+    return found
+
+
+def relax_reshapes(model: Any) -> int:
+    """Set ``allowzero=0`` on each ``Reshape`` whose target shape is a constant without a 0
+    (``allowzero`` then changes nothing; onnx2torch implements only 0, torch's default
+    exporter writes 1). Returns how many nodes changed."""
+    from onnx import numpy_helper
+
+    constants, changed = _constants(model), 0
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[1] not in constants:
+            continue
+        flag = next((a for a in node.attribute if a.name == "allowzero"), None)
+        if flag is None or flag.i == 0:
+            continue
+        if (numpy_helper.to_array(constants[node.input[1]]) != 0).all():
+            flag.i = 0
+            changed += 1
+    return changed

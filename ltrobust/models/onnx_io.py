@@ -2,11 +2,14 @@
 
 White-box attacks need gradients, so the graph is converted to a ``torch.fx`` module
 (onnx2torch). Operators the converter does not know are refused by name before converting; a
-converted model is accepted only if its outputs match onnxruntime's on a fixed random probe
-batch (``atol 1e-4``, ``rtol 1e-3``). Before converting, every node and value is renamed to a
-name made here, external weights are read only from regular files inside the model's folder and
-the probe batch is bounded (:mod:`ltrobust.models.onnx_check`). Needs the optional packages onnx,
-onnx2torch and onnxruntime (``pip install 'ltrobust[formats]'``).
+graph whose opset onnx2torch lacks converters for (torch's default exporter writes opset 20) is
+first moved to opset 17 with onnx's version converter, and a ``Reshape`` to a constant shape
+without zeros loses its (then meaningless) ``allowzero=1``. A converted model is accepted only
+if its outputs match onnxruntime's on a fixed random probe batch (``atol 1e-4``, ``rtol 1e-3``).
+Before converting, every node and value is renamed to a name made here, external weights are
+read only from regular files inside the model's folder and the probe batch is bounded
+(:mod:`ltrobust.models.onnx_check`). Needs the optional packages onnx, onnx2torch and
+onnxruntime (``pip install 'ltrobust[formats]'``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .onnx_check import (
     probe_shape,
     read_model,
     reason,
+    relax_reshapes,
     rename,
     runtime_reason,
 )
@@ -34,6 +38,8 @@ from .onnx_check import (
 ATOL, RTOL = 1e-4, 1e-3
 PROBE_SEED = 0
 FLOAT = 1  # onnx.TensorProto.FLOAT
+#: the opset a graph is moved to when onnx2torch cannot convert it at its own
+TARGET_OPSET = 17
 
 
 def _libraries(path: Path) -> tuple[Any, Any, Any]:
@@ -67,6 +73,40 @@ def unsupported_ops(model: Any) -> list[str]:
         except NotImplementedError:
             missing.add(f"{domain}.{node.op_type}" if domain else node.op_type)
     return sorted(missing)
+
+
+def _opset(model: Any) -> int | None:
+    """The version of the default-domain opset the graph imports."""
+    return next((int(o.version) for o in model.opset_import if (o.domain or "") == ""), None)
+
+
+def _convertible(onnx: Any, model: Any, path: Path) -> tuple[Any, list[str]]:
+    """``model``, moved to :data:`TARGET_OPSET` by onnx's version converter when onnx2torch
+    lacks converters for some of its operators at the graph's own opset (torch's default
+    exporter writes opset 20, e.g. ``ReduceMean`` with axes as an input), and a note saying
+    so; a ModelLoadError naming the operators, the opset and the fix when that does not help."""
+    missing = unsupported_ops(model)
+    if not missing:
+        return model, []
+    opset = _opset(model)
+    if opset is not None and opset > TARGET_OPSET:
+        try:
+            converted = onnx.version_converter.convert_version(model, TARGET_OPSET)
+        except Exception:  # the converter raises for operators it has no adapter for
+            converted = None
+        if converted is not None and not unsupported_ops(converted):
+            note = (
+                f"ONNX opset {opset} converted to opset {TARGET_OPSET} with onnx's version "
+                f"converter (onnx2torch lacks {', '.join(missing)} at opset {opset}); the "
+                "result is checked against onnxruntime on the file as stored"
+            )
+            return converted, [note]
+    raise ModelLoadError(
+        f"{path}: refused, onnx2torch cannot convert the operator(s) {', '.join(missing)} of "
+        f"ONNX opset {opset}, and white-box attacks need a differentiable PyTorch model; "
+        f"export with torch.onnx.export(..., opset_version={TARGET_OPSET}, dynamo=False) or "
+        "save a state_dict or a torch.export program (docs/FORMATS.md)"
+    )
 
 
 def _graph_input(model: Any) -> tuple[str, list[int | None]]:
@@ -133,12 +173,9 @@ def load_onnx(path: Path, req: LoadRequest) -> LoadedModel:
     """Load an ONNX file as a differentiable PyTorch model (see module doc)."""
     onnx, onnx2torch, ort = _libraries(path)
     model = read_model(onnx, path)
-    missing = unsupported_ops(model)
-    if missing:
-        raise ModelLoadError(
-            f"{path}: refused, onnx2torch cannot convert the operator(s) {', '.join(missing)}, "
-            "and white-box attacks need a differentiable PyTorch model"
-        )
+    opset = _opset(model)
+    relax_reshapes(model)
+    model, notes = _convertible(onnx, model, path)
     name, dims = _graph_input(model)  # the stored name: onnxruntime runs the file as stored
     shape = probe_shape(dims, req, path)
     rename(model, path)
@@ -155,7 +192,7 @@ def load_onnx(path: Path, req: LoadRequest) -> LoadedModel:
     diff = _check_against_runtime(ort, path, module, name, x)
     outputs = [_dims(o) for o in model.graph.output]
     classes = outputs[0][-1] if outputs and len(outputs[0]) == 2 else None
-    meta = {"opset": max((o.version for o in model.opset_import), default=None)}
+    meta: dict[str, Any] = {"opset": opset, "converted_to_opset": _opset(model)}
     meta.update(producer=model.producer_name or None, runtime_max_abs_diff=diff)
     loaded = from_module(
         module,
@@ -169,4 +206,5 @@ def load_onnx(path: Path, req: LoadRequest) -> LoadedModel:
         meta=meta,
     )
     loaded.files = files  # external weights, absolute paths: hashed with the model file
+    loaded.warnings.extend(notes)
     return loaded

@@ -10,7 +10,7 @@ from ltrobust.models.paper_formats import format_names
 from ltrobust.settings import setting
 from ltrobust.values import parse_numbers
 
-MODEL = "Model loading"
+MODEL = "Model"
 #: formats of whole models (graph and weights in one file)
 WHOLE_MODEL_FORMATS = ("torchscript", "export", "onnx")
 
@@ -30,7 +30,9 @@ class LoadOptions:
     """Options of :func:`ltrobust.models.load_model` that a user gives."""
 
     arch: str | None = setting(
-        None, help="Architecture of a plain state_dict (or timm:NAME for timm).", panel=MODEL
+        None,
+        help="Architecture of a plain state_dict (or timm:NAME, torchvision:NAME).",
+        panel=MODEL,
     )
     format: str | None = setting(
         None,

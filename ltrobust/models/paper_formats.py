@@ -204,7 +204,8 @@ ATBSL = PaperFormat(
         (r"^(layer1\.0|block1\.layer\.0)\.conv1\.weight$", "layer1.0.conv1.weight"),
         (r"^(linear|fc)\.weight$", "linear.weight"),
     ),
-    forbidden=(r"\.residual_function\.", r"^backbone\.", r"^encoder\."),
+    # torchvision's ResNets name their shortcut downsample (AT-BSL's models: shortcut)
+    forbidden=(r"\.residual_function\.", r"^backbone\.", r"^encoder\.", r"\.downsample\."),
     rules=((r"^sub_block1\.", DROP), (r"^(linear|fc)\.", HEAD)),
     families=("resnet", "wrn", "preact"),
     configs=(PaperConfig("default", source="eval.py (model(X) with ToTensor inputs)"),),

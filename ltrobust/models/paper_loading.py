@@ -21,6 +21,7 @@ from ltrobust.errors import ConfigError, ModelLoadError
 from .archinfer import ArchGuess, infer_arch
 from .build import create_model
 from .formats import LoadedModel, LoadRequest, load_strict
+from .layouts import guess_torchvision
 from .paper_formats import detect, paper_format
 from .paper_spec import DROP, HEAD, Match, PaperConfig, PaperFormat, match
 from .statedict import StateDict, find_state_dict, scalar_fields, strip_wrappers
@@ -66,12 +67,23 @@ def _layout(
     except ConfigError as exc:
         raise ModelLoadError(f"{path}: {exc}") from None
     if fmt_or_none is None:
+        _torchvision_hint(keys, path)
         raise ModelLoadError(
             f"{path} is a state_dict of no known layout (closest format: {found.name}, "
             f"{_why(found)}); pass --arch for a plain state_dict or --format"
         )
     info.update(detected=True, detection_note=note.strip())
     return fmt_or_none, sd, info
+
+
+def _torchvision_hint(keys: list[str], path: Path) -> None:
+    """Raise the one-line hint for a torchvision ResNet's state_dict (no paper format)."""
+    name = guess_torchvision(keys)
+    if name is not None:
+        raise ModelLoadError(
+            f"{path} is a state_dict in torchvision's ResNet layout (downsample, fc): pass "
+            f"--arch torchvision:{name}"
+        )
 
 
 def _why(found: Match) -> str:

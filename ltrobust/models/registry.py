@@ -6,7 +6,9 @@ and returns an :class:`~ltrobust.models.base.ImageClassifier`. The table names e
 ``"module:function"`` (imported on first use, so listing and validating names needs no torch);
 :func:`register_model` adds one more from code. Names starting with ``test_`` are tiny models for
 the test suite, hidden from :func:`list_models` by default. ``timm:NAME`` stands for timm's
-architecture NAME (:mod:`ltrobust.models.timm_io`, optional timm package); it is not listed.
+architecture NAME (:mod:`ltrobust.models.timm_io`, optional timm package) and
+``torchvision:NAME`` for torchvision's classifier NAME (:mod:`ltrobust.models.torchvision_io`);
+they are not listed.
 """
 
 from __future__ import annotations
@@ -86,19 +88,33 @@ def list_models(include_test: bool = False) -> list[str]:
 
 #: the prefix of timm architectures (``timm:resnet18``)
 TIMM_PREFIX = "timm:"
+#: the prefix of torchvision architectures (``torchvision:resnet18``)
+TORCHVISION_PREFIX = "torchvision:"
+#: each prefixed family and the builder its names go to
+_FAMILIES = {
+    TIMM_PREFIX: "ltrobust.models.timm_io:timm_builder",
+    TORCHVISION_PREFIX: "ltrobust.models.torchvision_io:torchvision_builder",
+}
+
+
+def _family(name: str) -> str | None:
+    """The prefix of a prefixed family name (``timm:NAME``, ``torchvision:NAME``), or None."""
+    return next((p for p in _FAMILIES if name.startswith(p) and len(name) > len(p)), None)
 
 
 def is_known(name: str) -> bool:
-    """Whether ``name`` is a registered architecture (``test_*`` included) or ``timm:NAME``."""
-    return name in MODELS or (name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX))
+    """Whether ``name`` is a registered architecture (``test_*`` included), ``timm:NAME`` or
+    ``torchvision:NAME``."""
+    return name in MODELS or _family(name) is not None
 
 
 def get_builder(name: str) -> Builder:
-    """The builder registered as ``name`` (or timm's ``timm:NAME``); an unknown name raises
-    ``ConfigError``."""
-    if name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX):
-        timm_builder = Entry(name, "ltrobust.models.timm_io:timm_builder", "").load()
-        return functools.partial(timm_builder, name[len(TIMM_PREFIX) :])
+    """The builder registered as ``name`` (or a prefixed family's, ``timm:NAME``,
+    ``torchvision:NAME``); an unknown name raises ``ConfigError``."""
+    prefix = _family(name)
+    if prefix is not None:
+        family_builder = Entry(name, _FAMILIES[prefix], "").load()
+        return functools.partial(family_builder, name[len(prefix) :])
     entry, _ = MODELS.lookup(name)
     builder: Builder = entry.load()
     return builder
