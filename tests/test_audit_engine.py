@@ -214,7 +214,7 @@ def test_worst_only_attack_attacks_only_the_survivors(trained_cnn, dataset):
 def test_worst_only_must_name_audited_attacks(trained_cnn, dataset):
     from ltrobust.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="--worst-only names attacks not in --attacks: cw20"):
+    with pytest.raises(ConfigError, match="worst_only names attacks not in attacks: cw20"):
         _audit(trained_cnn, dataset, attacks="fgsm", worst_only="cw20")
 
 
@@ -223,11 +223,11 @@ def test_worst_only_never_serves_a_protocol_row(trained_cnn, dataset):
     robust (RoBal's AA read 68.3% instead of 56.7%), so the combination is refused first."""
     from ltrobust.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="--worst-only aa: protocol robustbench scores it"):
+    with pytest.raises(ConfigError, match="worst_only aa: protocol robustbench scores it"):
         _audit(trained_cnn, dataset, attacks="fgsm,aa", worst_only="aa", protocols="robustbench")
     for protocol in ("robal", "reat", "mcat"):
         row = "robal-aa" if protocol == "robal" else "aa"
-        with pytest.raises(ConfigError, match=f"--worst-only {row}: protocol {protocol}"):
+        with pytest.raises(ConfigError, match=f"worst_only {row}: protocol {protocol}"):
             _audit(trained_cnn, dataset, attacks=f"fgsm,{row}", worst_only=row, protocols=protocol)
 
 

@@ -10,11 +10,19 @@ forked RNG so the caller's global state is untouched. Its random starts depend o
 are batched, so (unlike our own attacks) its result can change with the batch size: the audit
 passes it fixed chunks of ``batch_size`` samples, and calling ``AutoAttack`` directly on the same
 chunk with the same seed gives the same adversarial examples.
+
+One call can take minutes. A listener set with :func:`steps_to` hears, inside the batch, each
+component starting and each of its runs (a restart, or a target class and restart); hearing
+changes nothing: the same calls run in the same order on the same random numbers.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +39,47 @@ AA_VERSIONS = {
     "square": ("square",),  # gradient-free: the escalation when gradients vanish
     "rand": ("apgd-ce", "apgd-dlr"),  # AutoAttack's version for randomised models (EOT, 20 draws)
 }
+
+#: pyautoattack's engine of each component (an attribute of its ``AutoAttack``)
+ENGINES = {
+    "apgd-ce": "apgd",
+    "apgd-dlr": "apgd",
+    "apgd-t": "apgd_targeted",
+    "fab-t": "fab",
+    "square": "square",
+}
+#: who hears AutoAttack's steps inside a batch (one line of text each), or None
+STEPS: ContextVar[Callable[[str], None] | None] = ContextVar("aa_steps", default=None)
+
+
+@contextmanager
+def steps_to(listener: Callable[[str], None] | None) -> Iterator[None]:
+    """Within the block, AutoAttack passes tell ``listener`` each component and run they start
+    (e.g. ``apgd-t: run 3 of at most 9, 120 samples``)."""
+    token = STEPS.set(listener)
+    try:
+        yield
+    finally:
+        STEPS.reset(token)
+
+
+def listen(aa: Any, component: str, n: int, listener: Callable[[str], None]) -> None:
+    """Tell ``listener`` that ``component`` starts on ``n`` samples, and make each of its runs
+    (pyautoattack's ``attack_single_run``: a restart, or a target class and restart) say so
+    before it runs; the run itself is the engine's own method, called as before."""
+    engine = getattr(aa, ENGINES[component])
+    targets = engine.n_target_classes if component in ("apgd-t", "fab-t") else 1
+    total = engine.n_restarts * targets
+    inner = type(engine).attack_single_run.__get__(engine)
+    done = [0]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        done[0] += 1
+        listener(f"{component}: run {done[0]} of at most {total}, {n} samples")
+        return inner(*args, **kwargs)
+
+    engine.attack_single_run = counted
+    listener(f"{component}: start, {n} samples")
 
 
 def make_autoattack(
@@ -100,6 +149,7 @@ class AutoAttackAdapter(Attack):
         robust = logits.argmax(1) == y
         broken_by = [""] * len(y)
         x_adv = x.clone()
+        listener = STEPS.get()
         devices = [x.device.index or 0] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             aa = make_autoattack(
@@ -115,6 +165,8 @@ class AutoAttackAdapter(Attack):
                 if len(idx) == 0:
                     break
                 aa.attacks_to_run = [component]
+                if listener is not None:
+                    listen(aa, component, len(idx), listener)
                 xa, ya = aa.run_standard_evaluation(x[idx], y[idx], batch_size=len(x))
                 newly = idx[ya != y[idx]]
                 x_adv[newly] = xa[ya != y[idx]].to(x.dtype)

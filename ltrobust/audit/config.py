@@ -26,8 +26,16 @@ DEFAULT_KAPPAS = tuple(k / 2 for k in range(-4, 5))
 AMP_CHOICES = ("none", "bf16")
 #: the resume cache of an audit, inside its report folder
 CACHE_DIRNAME = ".ltrobust-cache"
+# the panels of ``ltrobust audit --help`` (the model-loading options are in models/options.py's
+# "Model"; the CLI's own output and gate options in cli/audit.py)
+DATA = "Data"
+THREAT = "Threat model"
+ATTACKS_PANEL = "Attacks"
 DIAG = "Diagnostics"
-RUN = "Execution"
+PROTOCOLS_PANEL = "Protocols"
+RUN = "Performance"
+OUTPUT = "Output"
+GATE = "Gate"
 
 
 def _fraction(flag_name: str) -> Any:
@@ -38,6 +46,11 @@ def _counts(text: str) -> list[int] | dict[str, int]:
     from ltrobust.data.custom import load_class_counts
 
     return load_class_counts(text)
+
+
+def _save_adv(text: str) -> list[str]:
+    """``--save-adv``: ``all``, ``worst`` or attack names, comma-separated."""
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _attack_help() -> str:
@@ -120,41 +133,53 @@ class AuditConfig:
         None,
         help="cifar10-lt, cifar100-lt, fashion-mnist-lt, folder:PATH or tensors:FILE.pt "
         "(default: the checkpoint's).",
+        panel=DATA,
     )
     attacks: list[str] = setting(
         factory=lambda: list(DEFAULT_ATTACKS),
         help=_attack_help(),
         parse=parse_attack_list,
-        show=",".join(DEFAULT_ATTACKS),
+        show=", ".join(DEFAULT_ATTACKS),
+        panel=ATTACKS_PANEL,
     )
-    norm: str = setting("linf", help="Threat model norm.", choices=NORMS)
+    norm: str = setting("linf", help="Threat model norm.", choices=NORMS, panel=THREAT)
     eps: float | None = setting(
-        None, help="Budget, e.g. 8/255 (default: the dataset's).", parse=_fraction("--eps")
+        None,
+        help="Budget, e.g. 8/255 (default: the dataset's).",
+        parse=_fraction("--eps"),
+        panel=THREAT,
     )
     step: float | None = setting(
-        None, help="Step size, e.g. 2/255 (default: the dataset's).", parse=_fraction("--step")
+        None,
+        help="Step size, e.g. 2/255 (default: the dataset's).",
+        parse=_fraction("--step"),
+        panel=THREAT,
     )
     n: int | None = setting(
         None,
         flags=("--n", "--num-samples"),
         help="Audit a class-stratified subset of N test samples (under torchrun write "
         "--num-samples: torchrun takes --n for an abbreviation of its own options).",
+        panel=DATA,
     )
     batch_size: int = setting(
-        256, help="Batch size (results do not depend on it, except AutoAttack's)."
+        256, help="Batch size (results do not depend on it, except AutoAttack's).", panel=RUN
     )
-    seed: int = setting(0, help="Seed of random starts and subsets.")
+    seed: int = setting(0, help="Seed of random starts and subsets.", panel=ATTACKS_PANEL)
     groups: str = setting(
         "auto",
         help="thirds: head/body/tail; shot: many (> 100 training images) / medium (20-100) / "
         "few (< 20); auto: shot when the training counts have a class in each, else thirds.",
         choices=GROUP_CHOICES,
+        panel=DATA,
     )
-    device: str = setting("auto", help="auto, cpu, cuda or cuda:N.")
-    data_dir: str | None = setting(None, help="Where the dataset files are.")
-    imbalance_ratio: float | None = setting(None, help="n_max / n_min of the training profile.")
+    device: str = setting("auto", help="auto, cpu, cuda or cuda:N.", panel=RUN)
+    data_dir: str | None = setting(None, help="Where the dataset files are.", panel=DATA)
+    imbalance_ratio: float | None = setting(
+        None, help="n_max / n_min of the training profile.", panel=DATA
+    )
     test_imbalanced: bool = setting(
-        False, help="Use a long-tailed test set instead of the balanced one."
+        False, help="Use a long-tailed test set instead of the balanced one.", panel=DATA
     )
     class_counts: list[int] | dict[str, int] | None = setting(
         None,
@@ -162,6 +187,13 @@ class AuditConfig:
         "{class: count} or name,count CSV rows (matched to the dataset's class names).",
         parse=_counts,
         show="none",
+        panel=DATA,
+    )
+    resize: int | None = setting(
+        None,
+        help="folder: datasets: resize every image to N x N (bilinear, antialiased, as "
+        "torchvision's Resize((N, N))); without it all images must share one size.",
+        panel=DATA,
     )
     load: LoadOptions = setting(factory=LoadOptions, nested=True)
     diagnose: bool = setting(
@@ -194,11 +226,13 @@ class AuditConfig:
         + " (docs/PROTOCOLS.md); strict is ltrobust's worst case over every attack run.",
         parse=parse_protocols,
         show="strict",
+        panel=PROTOCOLS_PANEL,
     )
     aa_tail_targets: bool = setting(
         False,
         help="Also run targeted APGD towards the tail classes (AutoAttack's top-9 targets "
         "seldom include them) on the samples every other attack left correct.",
+        panel=ATTACKS_PANEL,
     )
     amp: str = setting(
         "none",
@@ -217,13 +251,22 @@ class AuditConfig:
         "samples still robust at its turn (faster) and gets no row of its own.",
         parse=parse_attack_list,
         show="none",
-        panel=RUN,
+        panel=ATTACKS_PANEL,
     )
     resume: bool = setting(
         False,
         help="Reuse the finished batches of an interrupted audit with the same model, data "
         "and settings (kept in OUT/.ltrobust-cache).",
-        panel=RUN,
+        panel=OUTPUT,
+    )
+    save_adv: list[str] = setting(
+        factory=list,
+        help="Keep adversarial images in OUT/adversarial.safetensors (with sample indices and "
+        "the attack of each): all (every attack), worst (per sample, the first attack that "
+        "broke it) or comma-separated attacks.",
+        parse=_save_adv,
+        show="none",
+        panel=OUTPUT,
     )
 
     def validate(self) -> None:
@@ -247,9 +290,24 @@ class AuditConfig:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.n is not None and self.n < 1:
             raise ConfigError(f"--n must be >= 1, got {self.n}")
+        if self.resize is not None and self.resize < 1:
+            raise ConfigError(f"--resize must be >= 1, got {self.resize}")
+        self.check_save_adv()
         self.thresholds.validate()
         self.protocols = parse_protocols(",".join(self.protocols))
         check_protocols(self.protocols, self.norm)
+
+    def check_save_adv(self) -> None:
+        """``save_adv`` is ``all``, ``worst`` or attacks of ``attacks``."""
+        modes = {"all", "worst"}
+        if len(self.save_adv) > 1 and modes & set(self.save_adv):
+            raise ConfigError("--save-adv takes all, worst or attack names, not a mix")
+        stray = [a for a in self.save_adv if a not in modes and a not in self.attacks]
+        if stray:
+            raise ConfigError(
+                f"--save-adv names attacks not in --attacks: {', '.join(stray)} "
+                "(or use all or worst)"
+            )
 
     def reported(self) -> list[str]:
         """The attacks with a row of their own (``attacks`` without ``worst_only``)."""

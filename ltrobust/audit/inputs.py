@@ -4,6 +4,7 @@ model, with the one-line errors of bad input raised before any attack runs."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +13,9 @@ from torch import nn
 
 from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.config import AuditConfig
-from ltrobust.data.loading import EvalData, load_eval_data
+from ltrobust.data.loading import EvalData, eval_data_from_tensors, load_eval_data
 from ltrobust.data.specs import is_custom, resolve_threat
-from ltrobust.errors import ConfigError
+from ltrobust.errors import ConfigError, DataError
 from ltrobust.models.exported import check_input
 from ltrobust.models.formats import LoadedModel
 from ltrobust.models.loading import load_model
@@ -62,6 +63,48 @@ def module_as_loaded(model: nn.Module) -> LoadedModel:
     )
 
 
+#: evaluation data held in memory: ``(x, y)`` tensors, a DataLoader (or any iterable of
+#: ``(x, y)`` batches), or an :class:`EvalData`
+MemoryData = tuple[torch.Tensor, torch.Tensor] | Iterable[Any] | EvalData
+
+
+def memory_data(
+    data: MemoryData, config: AuditConfig, class_names: Sequence[str] | None = None
+) -> EvalData:
+    """``data`` given to ``ltrobust.audit(data=...)`` as an :class:`EvalData` named ``memory``,
+    with ``config.class_counts`` as the training counts (required: they define the groups)."""
+    if isinstance(data, EvalData):
+        return data
+    if config.class_counts is None:
+        raise ConfigError(
+            "data=(x, y) needs class_counts=[...]: the training images per class, in label "
+            "order (they define head/body/tail)"
+        )
+    if isinstance(config.class_counts, str):
+        raise ConfigError("class_counts: give a list of counts (or {class name: count})")
+    x, y = _tensor_pair(data)
+    return eval_data_from_tensors(
+        x, y, config.class_counts, class_names=class_names, n=config.n, seed=config.seed
+    )
+
+
+def _tensor_pair(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` from a pair of tensors or from the ``(x, y)`` batches of a DataLoader."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        return data[0], torch.as_tensor(data[1])
+    if isinstance(data, (str, torch.Tensor)) or not isinstance(data, Iterable):
+        raise DataError(f"data: expected (x, y) tensors or a DataLoader, got {type(data).__name__}")
+    xs, ys = [], []
+    for batch in data:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise DataError("data: each DataLoader batch must be (x, y)")
+        xs.append(torch.as_tensor(batch[0]).detach().cpu())
+        ys.append(torch.as_tensor(batch[1]).detach().cpu())
+    if not xs:
+        raise DataError("data: the DataLoader yielded no batches")
+    return torch.cat(xs), torch.cat(ys)
+
+
 def load_inputs(
     model: nn.Module | str, dataset: str | EvalData | None, config: AuditConfig
 ) -> AuditInputs:
@@ -94,6 +137,7 @@ def _load(
             class_counts=counts,
             n=config.n,
             seed=config.seed,
+            resize=config.resize,
         )
 
     given = config.class_counts

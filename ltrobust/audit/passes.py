@@ -26,6 +26,7 @@ from ltrobust.attacks.autoattack import aa_target_classes
 from ltrobust.attacks.base import Attack
 from ltrobust.attacks.iterative import IterativeAttack
 from ltrobust.attacks.rng import sample_seeds
+from ltrobust.audit.adversarial import Sink
 from ltrobust.audit.checks import check_finite
 from ltrobust.audit.diagnostics import ZeroGradMeter
 from ltrobust.audit.engine import Batch, Engine, Record
@@ -124,6 +125,7 @@ class AttackPass:
         details: record ``broken_by`` (the attack's per-sample details, e.g. AutoAttack's).
         repeats: classify each final point this many times (randomised models; the first
             wrong prediction counts).
+        keep: receives each attacked batch's positions, images and predictions (--save-adv).
     """
 
     attack: Attack
@@ -138,6 +140,7 @@ class AttackPass:
     observe: bool = False
     details: bool = False
     repeats: int = 1
+    keep: Sink | None = None
 
     @property
     def amp(self) -> bool:
@@ -158,6 +161,8 @@ class AttackPass:
                 )
             p32 = predict_worst(self.judge, out.x_adv, sub.y, self.repeats, self.where).cpu()
             broken_by = list(out.details.get("broken_by", []))
+            if self.keep is not None:
+                self.keep(sub.pos, out.x_adv, p32)
             if self.amp:
                 with torch.no_grad(), self.engine.autocast():
                     p16 = self.judge(out.x_adv).argmax(dim=1).cpu()

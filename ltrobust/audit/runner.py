@@ -10,16 +10,19 @@ samples still robust at their turn, or count in the worst case without a row of 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from ltrobust.attacks.autoattack import steps_to
 from ltrobust.attacks.registry import build_attack
 from ltrobust.audit.config import AuditConfig, DiagnosticsConfig
 from ltrobust.audit.diagnostics import is_randomised
 from ltrobust.audit.escalation import run_escalations
+from ltrobust.audit.plan import PARTS, audit_plan, part_of, plan_lines
 from ltrobust.audit.protocol_run import RowMap, protocol_sections
 from ltrobust.audit.session import AuditSession, CleanResult, make_outcome
 from ltrobust.audit.sweep import run_sweep, run_unbounded
@@ -27,6 +30,7 @@ from ltrobust.audit.tail_targets import AA_TARGETS, TailTargets, wants_aa_target
 from ltrobust.audit.verdict import judge
 from ltrobust.metrics.recall import group_means
 from ltrobust.report.schema import AuditReport, Outcome
+from ltrobust.runtime.progress import PlanProgress, StepProgress
 
 #: AutoAttack's versions, whose passes report which component broke each sample
 AUTOATTACKS = ("aa", "aa-fast")
@@ -45,6 +49,7 @@ class AttackRuns:
     worst_only: dict[str, dict[str, Any]] = field(default_factory=dict)
     zero_grad: torch.Tensor | None = None
     broken_by: list[str] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +64,7 @@ class AuditParts:
     verdict: dict[str, Any] | None
     warnings: list[str]
     protocols: dict[str, Any] | None = None
+    timing: dict[str, float] | None = None
 
 
 def robust_mask(y: torch.Tensor, *preds: torch.Tensor) -> torch.Tensor:
@@ -80,6 +86,7 @@ def run_attacks(
             alive = robust_mask(session.y, clean.pred, *runs.preds.values(), *runs.extra.values())
             res = session.attack(attack, name, alive=alive, clean_pred=clean.pred)
             runs.extra[name] = res.pred
+            runs.seconds[name] = res.seconds
             runs.worst_only[name] = {
                 "settings": attack.settings(),
                 "attacked": int(alive.sum()),
@@ -91,6 +98,7 @@ def run_attacks(
             attack, name, observe=observe and name == OBSERVED, details=name in AUTOATTACKS
         )
         runs.preds[name] = res.pred
+        runs.seconds[name] = res.seconds
         runs.outcomes[name] = session.outcome(
             name, attack.settings(), res.pred, res.seconds, clean.outcome
         )
@@ -145,6 +153,47 @@ def worst_case_predictions(
     return pred, robust
 
 
+def announce(session: AuditSession, config: AuditConfig, rows: RowMap) -> None:
+    """Hand the plan of the audit (:func:`~ltrobust.audit.plan.audit_plan`) to a progress that
+    prints plans, before the first pass."""
+    progress = session.engine.progress
+    if isinstance(progress, PlanProgress):
+        plan = audit_plan(config, rows, session.info.num_classes)
+        progress.plan(plan_lines(plan, len(session)))
+
+
+def timing(
+    spent: dict[str, float], runs: AttackRuns, config: AuditConfig, rows: RowMap, start: float
+) -> dict[str, float]:
+    """Wall seconds per part (:data:`~ltrobust.audit.plan.PARTS`) and in total: an attack's
+    pass counts in ``attacks`` or ``protocols`` as :func:`~ltrobust.audit.plan.part_of` says."""
+    for name, secs in runs.seconds.items():
+        spent[part_of(name, config, rows)] += secs
+    return {"total": time.perf_counter() - start, **spent}
+
+
+def diagnose(
+    session: AuditSession,
+    diag_cfg: DiagnosticsConfig,
+    diag: dict[str, Any],
+    clean: CleanResult,
+    runs: AttackRuns,
+    spent: dict[str, float],
+) -> None:
+    """The diagnostics passes, then the escalations they call for (into ``diag`` and
+    ``runs.extra``), their wall seconds added to ``spent``."""
+    t0 = time.perf_counter()
+    diag.update(measure(session, diag_cfg, clean, runs))
+    t1 = time.perf_counter()
+    spent["diagnostics"] += t1 - t0
+    survivors = robust_mask(session.y, clean.pred, *runs.preds.values(), *runs.extra.values())
+    escalation = run_escalations(session, diag_cfg, diag, survivors, clean.pred)
+    if escalation is not None:
+        diag["escalation"] = escalation.section
+        runs.extra.update(escalation.preds)
+    spent["escalation"] += time.perf_counter() - t1
+
+
 def run_audit(
     session: AuditSession,
     config: AuditConfig,
@@ -155,43 +204,59 @@ def run_audit(
     """Clean, every attack of ``config``, (with ``config.diagnose``) the diagnostics and the
     verdict, and the per-sample worst case; see the module doc. ``on_ready`` is called once
     the model is known to fit the data, before the first pass (e.g. to prepare the cache:
-    bad input writes nothing)."""
+    bad input writes nothing); then the plan goes to the progress (:func:`announce`), which
+    also hears AutoAttack's steps inside a batch when it takes them (a ``StepProgress``)."""
+    progress = session.engine.progress
+    with steps_to(progress.step if isinstance(progress, StepProgress) else None):
+        return _run_audit(session, config, indices, on_ready, rows)
+
+
+def _run_audit(
+    session: AuditSession,
+    config: AuditConfig,
+    indices: torch.Tensor,
+    on_ready: Callable[[], None] | None,
+    rows: RowMap | None,
+) -> AuditParts:
+    """:func:`run_audit`'s passes (its AutoAttack listener set)."""
+    start, rows = time.perf_counter(), rows or {}
     diag_cfg = config.diagnostics()
     warnings = session.check_model()
     if on_ready is not None:
         on_ready()
+    announce(session, config, rows)
     diag: dict[str, Any] = {}
+    spent = dict.fromkeys(PARTS, 0.0)
     if diag_cfg is not None:
         diag["randomised"] = is_randomised(session.model, session.probe)
         diag["softmax_outputs"] = any("probabilities" in w for w in warnings)
     kappas = list(diag_cfg.kappas) if diag_cfg is not None and diag_cfg.sweep else []
     targets = AA_TARGETS if wants_aa_targets(config, session.info.num_classes) else 0
     clean = session.clean(kappas, gradient=diag_cfg is not None, targets=targets)
+    spent["clean"] = clean.outcome.seconds
     runs = run_attacks(session, config, clean, observe=diag_cfg is not None)
     if runs.worst_only:
         diag["worst_only"] = runs.worst_only
     if diag_cfg is not None:
-        diag.update(measure(session, diag_cfg, clean, runs))
-        survivors = robust_mask(session.y, clean.pred, *runs.preds.values(), *runs.extra.values())
-        escalation = run_escalations(session, diag_cfg, diag, survivors, clean.pred)
-        if escalation is not None:
-            diag["escalation"] = escalation.section
-            runs.extra.update(escalation.preds)
+        diagnose(session, diag_cfg, diag, clean, runs, spent)
     tail = TailTargets(session, clean)
     if clean.aa_targets is not None:
         diag["aa_targets"] = tail.stats(clean.aa_targets)
     if config.aa_tail_targets:
+        t0 = time.perf_counter()
         pred, diag["aa_tail"] = tail.run({**runs.preds, **runs.extra})
         runs.extra[tail.name] = pred
+        spent["diagnostics"] += time.perf_counter() - t0
     amp = session.amp_report()
     if amp is not None:
         diag["amp"] = amp
     warnings.extend(session.notes())
     y = session.y
     worst_pred, robust = worst_case_predictions(y, clean.pred, {**runs.preds, **runs.extra})
+    clock = timing(spent, runs, config, rows, start)
     worst = None
     if runs.preds or runs.extra:
-        secs = sum(o.seconds for o in runs.outcomes.values())
+        secs = sum(v for k, v in spent.items() if k != "clean")  # every pass that fed it
         over = {"over": [*runs.preds, *runs.extra]}
         worst = make_outcome("worst", over, y, worst_pred, session.info, secs, clean.outcome)
     per_sample = {
@@ -216,10 +281,10 @@ def run_audit(
         counts = session.info.class_counts
         eps = session.threat.eps
         protocols = protocol_sections(
-            config, rows or {}, preds, clean.pred, robust, y, session.info, counts, eps
+            config, rows, preds, clean.pred, robust, y, session.info, counts, eps
         )
     return AuditParts(
-        clean.outcome, runs.outcomes, worst, per_sample, diag, verdict, warnings, protocols
+        clean.outcome, runs.outcomes, worst, per_sample, diag, verdict, warnings, protocols, clock
     )
 
 

@@ -22,6 +22,7 @@ from ltrobust.attacks.base import Attack
 from ltrobust.attacks.iterative import IterativeAttack
 from ltrobust.attacks.rng import salt_of
 from ltrobust.attacks.threat import ThreatModel
+from ltrobust.audit.adversarial import AdversarialKeeper
 from ltrobust.audit.cache import RecordCache
 from ltrobust.audit.checks import probe_model
 from ltrobust.audit.config import AuditConfig
@@ -140,6 +141,8 @@ class AuditSession:
         self.threat, self.step = threat, step_size
         self.probe = self.engine.to_device(x[: min(len(x), config.batch_size)])
         self._flips: dict[str, dict[str, int]] = {}
+        #: keeps the adversarial images --save-adv asked for (set by the caller)
+        self.adversarial: AdversarialKeeper | None = None
 
     def __len__(self) -> int:
         return len(self.engine)
@@ -171,6 +174,8 @@ class AuditSession:
         fn = clean_record(self.net, kappas, gradient=gradient, targets=targets)
         rec, secs = self.engine.run_pass("clean", fn)
         pred = rec["pred"]
+        if self.adversarial is not None:
+            self.adversarial.clean(pred)
         outcome = make_outcome("clean", {}, self.y, pred, self.info, secs, None)
         return CleanResult(
             outcome=outcome,
@@ -220,6 +225,7 @@ class AuditSession:
             observe=observe,
             details=details,
             repeats=repeats,
+            keep=self.adversarial.sink(label) if self.adversarial and pos is None else None,
         )
         rec, secs = self.engine.run_pass(
             label, fn, pos=pos, batch_sensitive=not isinstance(attack, IterativeAttack)

@@ -11,37 +11,47 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.table import Table
 
 from ltrobust.attacks.registry import DEFAULT_ATTACKS
-from ltrobust.audit.config import CACHE_DIRNAME, AuditConfig
+from ltrobust.audit.config import CACHE_DIRNAME, GATE, AuditConfig
+from ltrobust.audit.config import OUTPUT as OUTPUT_PANEL
 from ltrobust.cli.common import fail, pct, shown, stderr, stdout, warn
+from ltrobust.cli.config_file import CONFIG_FILE, PRINT_CONFIG, configured
 from ltrobust.cli.modelinfo import model_line
 from ltrobust.cli.options import OptionSet, argument, command, flag_option
-from ltrobust.cli.progress import RichProgress
+from ltrobust.cli.progress import make_progress
 from ltrobust.fileio import check_output_dir, write_all
 from ltrobust.models.registry import list_models
+from ltrobust.report.text import visible
 
+#: where --save-adv writes the adversarial images, in the report folder
+ADV_FILE = "adversarial.safetensors"
 #: the audit's default attack list as the CLI shows it
 DEFAULT_ATTACK_TEXT = ",".join(DEFAULT_ATTACKS)
 ARCHS = {"arch": "Architectures: " + ", ".join(list_models()) + "."}
 OPTIONS = OptionSet(AuditConfig, extra_help=ARCHS)
 MODEL = argument(
     "model",
-    str,
+    str | None,  # type: ignore[arg-type]  # --print-config needs none; --config may name it
     "Model file: ltrobust checkpoint, state_dict (.pt, .safetensors), a paper's checkpoint, "
     "torch.export (.pt2), ONNX, TorchScript (docs/FORMATS.md).",
-)
+    metavar="MODEL",
+).replace(default=None)
 OUT = flag_option(
     "out",
     Path | None,
     None,
     "--out",
     help="Report directory (default: reports/<model>-<dataset>).",
+    rich_help_panel=OUTPUT_PANEL,
+    metavar="DIR",
 )
-QUIET = flag_option("quiet", bool, False, "--quiet", help="No progress bars.")
+QUIET = flag_option(
+    "quiet", bool, False, "--quiet", help="No plan and no progress.", rich_help_panel=OUTPUT_PANEL
+)
 BASELINE = flag_option(
     "baseline",
     Path | None,
@@ -49,6 +59,8 @@ BASELINE = flag_option(
     "--baseline",
     help="Gate against this report.json: no significant drop of the worst case, overall or "
     "in any group (for custom thresholds use `ltrobust gate`).",
+    rich_help_panel=GATE,
+    metavar="REPORT.JSON",
 )
 FAIL_ON_REGRESSION = flag_option(
     "fail_on_regression",
@@ -56,6 +68,7 @@ FAIL_ON_REGRESSION = flag_option(
     False,
     "--fail-on-regression",
     help="Exit 1 when the --baseline gate finds a regression.",
+    rich_help_panel=GATE,
 )
 
 
@@ -70,38 +83,54 @@ def command_line() -> str:
     return shlex.join(["ltrobust", *sys.argv[1:]])
 
 
-@command({"options": OPTIONS}, fixed=[MODEL, OUT, QUIET, BASELINE, FAIL_ON_REGRESSION])
+@command(
+    {"options": OPTIONS},
+    fixed=[MODEL, OUT, QUIET, BASELINE, FAIL_ON_REGRESSION, CONFIG_FILE, PRINT_CONFIG],
+)
 def audit_command(
-    model: str,
+    model: str | None,
     out: Path | None,
     quiet: bool,
     baseline: Path | None,
     fail_on_regression: bool,
+    config_file: Path | None,
+    print_config: bool,
     options: dict[str, Any],
 ) -> None:
     """Audit a model's clean and robust recall per class and per head/body/tail group."""
     from ltrobust.audit import audit
+    from ltrobust.audit.api import cli_wording
     from ltrobust.report import write_per_class_csv, write_report_files
 
-    config: AuditConfig = OPTIONS.build(options)
-    config.validate()
+    config: AuditConfig
+    config, fixed = configured(OPTIONS, options, config_file, print_config, model=model, out=out)
+    model, out = fixed["model"], Path(fixed["out"]) if fixed["out"] is not None else None
+    if model is None:
+        fail("Missing argument 'MODEL' (the model file, or model = ... in --config)")
     check_output_dir(out if out is not None else default_out_dir(model, config.dataset or "data"))
     base = read_baseline(baseline, fail_on_regression)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
 
+    caches: list[Path] = []
+
     def cache_dir(name: str) -> Path:
         folder = out if out is not None else check_output_dir(default_out_dir(model, name))
-        return folder / CACHE_DIRNAME
+        caches.append(folder / CACHE_DIRNAME)
+        return caches[-1]
 
-    with RichProgress(enabled=not quiet and main_process) as progress:
-        report = audit(
-            model,
-            config=config,
-            progress=progress,
-            command=command_line(),
-            cache_dir=cache_dir,
-            baseline=base,
-        )
+    try:
+        with make_progress(enabled=not quiet and main_process) as progress, cli_wording():
+            report = audit(
+                model,
+                config=config,
+                progress=progress,
+                command=command_line(),
+                cache_dir=cache_dir,
+                baseline=base,
+                save_adv_to=lambda name: cache_dir(name).parent / ADV_FILE,
+            )
+    except KeyboardInterrupt:
+        interrupted(caches, main_process)
     if not main_process:
         return
     target = out if out is not None else default_out_dir(model, report.dataset["name"])
@@ -121,8 +150,35 @@ def audit_command(
         f"report: {shown(target / 'report.json')}  per-class: {shown(target / 'per_class.csv')}  "
         f"rendered: {shown(target / 'report.html')}, {shown(target / 'report.md')}"
     )
+    if config.save_adv:
+        stdout.print(f"adversarial images: {shown(target / ADV_FILE)}")
     if base is not None:
         gate_against(report, base, fail_on_regression)
+
+
+def interrupted(caches: list[Path], main_process: bool) -> NoReturn:
+    """Ctrl-C: say where the finished batches are and how to go on (exit 130)."""
+    if main_process:
+        line = "ltrobust: interrupted"
+        if caches:
+            line += (
+                f"; finished batches are kept in {visible(caches[-1])}: rerun the same command "
+                "with --resume"
+            )
+        print(line, file=sys.stderr, flush=True)
+    raise SystemExit(130)
+
+
+def timing_line(report: Any) -> str | None:
+    """``total 123.4 s: clean 1.0, attacks 80.1, ...``: wall seconds of the audit's passes and
+    per part (``provenance.execution.timing``), or None for a report without them."""
+    timing = (report.provenance.get("execution") or {}).get("timing")
+    if not isinstance(timing, dict) or not isinstance(timing.get("total"), (int, float)):
+        return None
+    parts = ", ".join(
+        f"{k} {v:.1f}" for k, v in timing.items() if k != "total" and isinstance(v, (int, float))
+    )
+    return f"total {timing['total']:.1f} s: {parts}"
 
 
 def print_audit(report: Any, resume: bool) -> None:
@@ -202,7 +258,8 @@ def _train_range(counts: list[int] | None, classes: list[int]) -> str:
 
 
 def print_report_table(report: Any) -> None:
-    """Rows clean / attacks / worst case; columns overall, each group, worst class."""
+    """Rows clean / attacks / worst case; columns overall, each group, worst class, time; then
+    the total line (:func:`timing_line`) when the report has it."""
     from ltrobust.report import headline_rows
 
     ds, cfg = report.dataset, report.config
@@ -235,3 +292,6 @@ def print_report_table(report: Any) -> None:
             style=style,
         )
     stdout.print(table)
+    total = timing_line(report)
+    if total is not None:
+        stdout.print(total, highlight=False, soft_wrap=True)

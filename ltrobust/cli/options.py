@@ -27,6 +27,10 @@ from ltrobust.limits import MAX_INT
 from ltrobust.settings import Param, Setting, field_default, params_of
 from ltrobust.values import parse_number
 
+#: the longest list of choices shown as the metavar (``auto|thirds|shot`` would squeeze the
+#: option names of its ``--help`` panel at 80 columns)
+MAX_METAVAR = 12
+
 
 @dataclass(frozen=True)
 class Option:
@@ -58,14 +62,26 @@ class Option:
         return value
 
     def metavar(self) -> str:
-        """``linf|l2`` for choices, else the kind of value expected."""
+        """``linf|l2`` for a few short choices (``CHOICE`` for more, listed in the help, so that
+        ``--help`` keeps every option name whole at 80 columns), else the kind of value."""
         if self.setting.choices:
-            return "|".join(self.setting.choices)
+            joined = "|".join(self.setting.choices)
+            return joined if len(joined) <= MAX_METAVAR else "CHOICE"
         if self.kind is int:
             return "INT"
         if self.kind is float:
             return "NUMBER"
         return "PATH" if self.setting.parse is Path else "TEXT"
+
+    def choices_help(self) -> str:
+        """``One of: a, b, c.`` when the metavar does not list the choices and the help does not
+        name them all; else nothing."""
+        choices = self.setting.choices
+        if not choices or self.metavar() != "CHOICE":
+            return ""
+        if all(c in self.setting.help for c in choices):
+            return ""
+        return "One of: " + ", ".join(choices) + "."
 
     def show(self) -> str | None:
         """The default as ``--help`` shows it."""
@@ -82,7 +98,7 @@ class Option:
         flags = self.flags
         if self.kind is bool:
             flags = tuple(f"{f}/--no-{f[2:]}" for f in flags[:1]) + flags[1:]
-        text = " ".join(t for t in (self.setting.help, extra_help) if t)
+        text = " ".join(t for t in (self.setting.help, extra_help, self.choices_help()) if t)
         shown = self.show()
         info = typer.Option(
             *flags,

@@ -31,6 +31,7 @@ OPTIONS = OptionSet(
         "device",
         "data_dir",
         "class_counts",
+        "resize",
         "load",
     ),
     extra_help=ARCHS,
@@ -53,6 +54,7 @@ def sweep_dir(model: str, dataset: str) -> Path:
 def sweep_command(model: str, out: Path | None, quiet: bool, options: dict[str, Any]) -> None:
     """Sweep the logit scale: PGD-20 that changes with kappa exposes gradient masking."""
     from ltrobust.audit import audit
+    from ltrobust.audit.api import cli_wording
     from ltrobust.cli.verdict import print_verdict
 
     config = OPTIONS.build(options, attacks=["pgd20"])
@@ -61,7 +63,7 @@ def sweep_command(model: str, out: Path | None, quiet: bool, options: dict[str, 
         check_output_dir(out)
     elif config.dataset is not None:
         check_output_dir(sweep_dir(model, config.dataset))
-    with RichProgress(enabled=not quiet) as progress:
+    with RichProgress(enabled=not quiet) as progress, cli_wording():
         report = audit(model, config=config, progress=progress, command=command_line())
     target = out if out is not None else sweep_dir(model, report.dataset["name"])
     write_all([(target / "report.json", lambda: report.save(str(target / "report.json")))])

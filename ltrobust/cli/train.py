@@ -18,6 +18,7 @@ from typing import Any
 
 from ltrobust.cli.audit import ARCHS, QUIET, command_line
 from ltrobust.cli.common import pct, shown, stdout, warn
+from ltrobust.cli.config_file import CONFIG_FILE, with_file
 from ltrobust.cli.options import Option, OptionSet, command, options_of_params
 from ltrobust.cli.progress import RichProgress
 from ltrobust.errors import ConfigError
@@ -113,13 +114,20 @@ def train_config(given: dict[str, Any], resume: Path | None) -> TrainConfig:
     return resolve_config(given["method"], given["dataset"], given)
 
 
-@command({"config": CONFIG, "hyper": HYPER, "run": RUN}, fixed=[QUIET])
+@command({"config": CONFIG, "hyper": HYPER, "run": RUN}, fixed=[QUIET, CONFIG_FILE])
 def train_command(
-    quiet: bool, config: dict[str, Any], hyper: dict[str, Any], run: dict[str, Any]
+    quiet: bool,
+    config_file: Path | None,
+    config: dict[str, Any],
+    hyper: dict[str, Any],
+    run: dict[str, Any],
 ) -> None:
     """Train a robust model on long-tailed data (methods: see --method)."""
     from ltrobust.train.loop import train
 
+    sets = {"config": (CONFIG, config), "hyper": (HYPER, hyper), "run": (RUN, run)}
+    merged = with_file(config_file, sets)
+    config, hyper, run = merged["config"], merged["hyper"], merged["run"]
     given = {**CONFIG.given(config), **HYPER.given(hyper)}
     run_given = RUN.given(run)
     resume = run_given.get("resume")

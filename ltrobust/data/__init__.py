@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ltrobust.lazy import exports
 
 if TYPE_CHECKING:
-    from ltrobust.data.custom import load_class_counts, load_image_folder, load_tensor_file
+    from ltrobust.data.custom import load_class_counts, load_tensor_file
     from ltrobust.data.discovery import (
         cache_dir,
         dataset_status,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         network_available,
         search_roots,
     )
+    from ltrobust.data.folder import load_image_folder
     from ltrobust.data.loading import EvalData, load_eval_data, load_train_data
     from ltrobust.data.profile import (
         GROUP_CHOICES,
@@ -48,9 +49,8 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    **dict.fromkeys(
-        ("load_class_counts", "load_image_folder", "load_tensor_file"), "ltrobust.data.custom"
-    ),
+    **dict.fromkeys(("load_class_counts", "load_tensor_file"), "ltrobust.data.custom"),
+    "load_image_folder": "ltrobust.data.folder",
     **dict.fromkeys(
         (
             "cache_dir",

@@ -1,4 +1,5 @@
-"""Custom data: ``folder:PATH`` (ImageFolder layout), ``tensors:FILE.pt``, and class-count files.
+"""Custom data: ``tensors:FILE.pt`` and class-count files (``folder:PATH`` is
+:mod:`ltrobust.data.folder`).
 
 Custom datasets carry no training profile, so their training class counts come from the user
 (:func:`load_class_counts`). Images are returned as float32 tensors in [0,1], ``(N, C, H, W)``.
@@ -22,78 +23,7 @@ from ltrobust.readlog import note_read
 
 logger = logging.getLogger(__name__)
 
-#: File suffixes read as images in ``folder:`` datasets (lower case), as torchvision's ImageFolder.
-IMAGE_EXTENSIONS: tuple[str, ...] = (
-    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
-)  # fmt: skip
-_MODES = {"L": 1, "RGB": 3}
-
 CustomData = tuple[torch.Tensor, torch.Tensor, list[str] | None]
-
-
-def _class_folders(root: Path) -> list[str]:
-    if not root.is_dir():
-        raise DataError(f"folder dataset not found: {root}")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DataError(f"{root}: no class sub-folders (expected {root}/<class>/<image>)")
-    return classes
-
-
-def _read_image(path: Path) -> tuple[torch.Tensor, str, tuple[int, int]]:
-    """One image as a uint8 ``(C, H, W)`` tensor with its PIL mode and ``(W, H)`` size."""
-    from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor
-
-    note_read(path)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode not in _MODES:
-                raise DataError(f"{path}: image mode {img.mode}; only L (gray) and RGB are read")
-            return pil_to_tensor(img), img.mode, img.size
-    except DataError:
-        raise
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: cannot read image ({type(exc).__name__})") from None
-
-
-def load_image_folder(path: str | os.PathLike[str]) -> CustomData:
-    """Read an ImageFolder tree: ``path/<class>/**/<image>``.
-
-    Class names are the sorted sub-folder names (hidden folders skipped; empty class folders
-    are kept as classes with no images). Grayscale (``L``) images stay 1-channel, ``RGB`` images
-    are 3-channel; all images must share one mode and size.
-
-    Returns:
-        ``x`` float32 ``(N, C, H, W)`` in [0,1], ``y`` int64 ``(N,)``, the class names.
-
-    Raises:
-        DataError: no classes or images, an unreadable image, or the first image whose mode or
-            size differs from the first image's.
-    """
-    root = Path(path).expanduser()
-    classes = _class_folders(root)
-    images: list[torch.Tensor] = []
-    labels: list[int] = []
-    first: tuple[Path, str, tuple[int, int]] | None = None
-    for label, name in enumerate(classes):
-        files = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-        for file in (p for p in files if p.is_file()):
-            tensor, mode, size = _read_image(file)
-            if first is None:
-                first = (file, mode, size)
-            elif (mode, size) != first[1:]:
-                raise DataError(
-                    f"{file}: {mode} {size[0]}x{size[1]} differs from {first[0]} "
-                    f"({first[1]} {first[2][0]}x{first[2][1]}); all images must share size and mode"
-                )
-            images.append(tensor)
-            labels.append(label)
-    if not images:
-        raise DataError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders")
-    x = torch.stack(images).to(torch.float32).div_(255.0)
-    return x, torch.tensor(labels, dtype=torch.int64), classes
 
 
 def _tensor_x(x: Any, path: Path) -> torch.Tensor:
@@ -158,6 +88,14 @@ def load_tensor_file(path: str | os.PathLike[str]) -> CustomData:
     if x_t.shape[0] == 0:
         raise DataError(f"{file}: no samples")
     return x_t, _tensor_y(y, x_t.shape[0], file), names
+
+
+def check_tensors(x: Any, y: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """In-memory ``x``, ``y`` checked as a tensor file's are (errors name ``where``)."""
+    x_t = _tensor_x(x, Path(where))
+    if x_t.shape[0] == 0:
+        raise DataError(f"{where}: no samples")
+    return x_t, _tensor_y(y, x_t.shape[0], Path(where))
 
 
 def _parse_int(cell: str) -> int | None:

@@ -4,6 +4,8 @@
 Presets (``cifar10-lt``, ``cifar100-lt``, ``fashion-mnist-lt``) are read from the official
 files (see :mod:`ltrobust.data.discovery`); custom data comes as ``folder:PATH`` or
 ``tensors:FILE.pt`` together with the training class counts, which define the class groups.
+The samples are chosen from the labels alone; a folder's images are then decoded only for the
+chosen samples (:class:`ltrobust.data.folder.FolderImages`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import torch
 
 from ltrobust.data.custom import (
     NamedCounts,
+    check_tensors,
     load_class_counts,
-    load_image_folder,
     load_tensor_file,
     match_class_counts,
 )
 from ltrobust.data.discovery import ensure_dataset
+from ltrobust.data.folder import FolderImages, list_image_folder
 from ltrobust.data.profile import (
     check_imbalance_ratio,
     check_positive_int,
@@ -93,24 +96,36 @@ class EvalData:
 
 @dataclass
 class _Source:
-    """A whole source set: ``x`` uint8 numpy (presets) or float32 tensor (custom)."""
+    """A whole source set: ``x`` uint8 numpy (presets), float32 tensor (``tensors:``) or the
+    listed, not yet decoded, images of a ``folder:``."""
 
-    x: np.ndarray | torch.Tensor
+    x: np.ndarray | torch.Tensor | FolderImages
     y: np.ndarray
     class_names: list[str]
     spec: DatasetSpec | None
     where: str
 
 
-def _read_source(dataset: str, split: str, data_dir: PathLike | None, download: bool) -> _Source:
-    """Read the whole ``split`` of a preset, or the whole custom set (which has one split)."""
+def _check_resize(dataset: str, resize: int | None) -> int | None:
+    if resize is None:
+        return None
+    if not dataset.startswith("folder:"):
+        raise ConfigError(f"--resize applies to folder: datasets only, not {dataset}")
+    return check_positive_int(resize, "--resize")
+
+
+def _read_source(
+    dataset: str, split: str, data_dir: PathLike | None, download: bool, resize: int | None
+) -> _Source:
+    """Read the whole ``split`` of a preset, or the whole custom set (which has one split); a
+    folder is only listed (:func:`_take` decodes its images)."""
     kind, _, where = dataset.partition(":")
     if kind in ("folder", "tensors") and not where.strip():
         example = "folder:./images" if kind == "folder" else "tensors:test.pt"
         raise ConfigError(f"--dataset {kind}: needs a path, e.g. {example}")
     if dataset.startswith("folder:"):
-        x, y, names = load_image_folder(dataset[len("folder:") :])
-        return _Source(x, y.numpy(), list(names or []), None, dataset[len("folder:") :])
+        images = list_image_folder(dataset[len("folder:") :], resize)
+        return _Source(images, images.labels, list(images.classes), None, where)
     if dataset.startswith("tensors:"):
         x, y, names = load_tensor_file(dataset[len("tensors:") :])
         return _Source(x, y.numpy(), list(names or []), None, dataset[len("tensors:") :])
@@ -120,8 +135,11 @@ def _read_source(dataset: str, split: str, data_dir: PathLike | None, download: 
     return _Source(x_u8, y_np, list(spec.class_names), spec, str(folder))
 
 
-def _take(x: np.ndarray | torch.Tensor, positions: np.ndarray) -> torch.Tensor:
-    """Rows ``positions`` of ``x`` as a new float32 tensor in [0,1]."""
+def _take(x: np.ndarray | torch.Tensor | FolderImages, positions: np.ndarray) -> torch.Tensor:
+    """Rows ``positions`` of ``x`` as a new float32 tensor in [0,1] (a folder decodes only
+    those images)."""
+    if isinstance(x, FolderImages):
+        return x.decode(positions)
     if isinstance(x, torch.Tensor):
         return x[torch.from_numpy(positions)].to(torch.float32)
     return torch.from_numpy(x[positions]).to(torch.float32).div_(255.0)
@@ -193,6 +211,7 @@ def load_eval_data(
     n: int | None = None,
     seed: int = 0,
     download: bool = True,
+    resize: int | None = None,
 ) -> EvalData:
     """Load an evaluation set.
 
@@ -202,14 +221,18 @@ def load_eval_data(
     with IR = ``imbalance_ratio`` or the preset's default. Custom data (``folder:PATH``,
     ``tensors:FILE.pt``) requires ``class_counts``. ``n`` keeps ``n`` samples with the class
     proportions of the set (:func:`stratified_subsample` with ``seed``); ``n`` above the set
-    size keeps all. Indices are sorted ascending.
+    size keeps all. Indices are sorted ascending. The samples are chosen from the labels, so a
+    folder decodes only the images kept; ``resize`` (folders only) resizes each to
+    ``resize`` x ``resize`` (:mod:`ltrobust.data.folder`).
 
     Raises:
-        ConfigError: unknown dataset name, ``n < 1`` or an imbalance ratio below 1.
+        ConfigError: unknown dataset name, ``n < 1``, an imbalance ratio below 1, or
+            ``resize`` below 1 or given for data that is no folder.
         DataError: missing or corrupt files, counts of the wrong length, bad labels.
     """
     if n is not None:
         n = check_positive_int(n, "n")
+    resize = _check_resize(dataset, resize)
     if imbalance_ratio is not None:
         imbalance_ratio = check_imbalance_ratio(imbalance_ratio)
     if is_custom(dataset) and class_counts is None:
@@ -218,7 +241,7 @@ def load_eval_data(
             "pass --class-counts counts.json (a JSON list) or a CSV"
         )
     explicit = _explicit_counts(class_counts)
-    src = _read_source(dataset, "test", data_dir, download)
+    src = _read_source(dataset, "test", data_dir, download, resize)
     num_classes, counts, ratio = _profile(dataset, src, explicit, imbalance_ratio)
     positions = np.arange(len(src.y), dtype=np.int64)
     if test_imbalanced:
@@ -242,6 +265,52 @@ def load_eval_data(
     )
 
 
+def eval_data_from_tensors(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    class_counts: Sequence[int] | Mapping[str, int],
+    *,
+    class_names: Sequence[str] | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    name: str = "memory",
+) -> EvalData:
+    """An evaluation set from tensors in memory: ``x`` ``(N, C, H, W)`` float in [0,1] (or
+    uint8), ``y`` ``(N,)`` integer labels, with the TRAINING ``class_counts`` (they define the
+    groups; a list in label order or ``{class name: count}`` with ``class_names``). ``n``
+    subsamples as :func:`load_eval_data` does; indices are positions in ``x``.
+
+    Raises:
+        DataError: bad shapes, dtypes or pixel values, labels outside the classes, bad counts.
+    """
+    if n is not None:
+        n = check_positive_int(n, "n")
+    x_t, y_t = check_tensors(x.detach().cpu(), y.detach().cpu(), name)
+    names = [str(c) for c in class_names] if class_names is not None else []
+    src = _Source(x_t, y_t.numpy(), names, None, name)
+    if not isinstance(class_counts, Mapping):
+        class_counts = validate_class_counts(list(class_counts), what="class_counts")
+    num_classes, counts, ratio = _profile(name, src, _explicit_counts(class_counts), None)
+    if names and len(names) != num_classes:
+        raise DataError(f"{name}: {len(names)} class names for {num_classes} classes")
+    positions = np.arange(len(src.y), dtype=np.int64)
+    if n is not None:
+        positions = positions[stratified_subsample(src.y, n, num_classes, seed)]
+    return EvalData(
+        name=name,
+        x=_take(x_t, positions),
+        y=y_t[torch.from_numpy(positions)],
+        indices=torch.from_numpy(positions),
+        class_counts=counts,
+        class_names=names or [str(c) for c in range(num_classes)],
+        num_classes=num_classes,
+        test_imbalanced=False,
+        imbalance_ratio=ratio,
+        source=name,
+        spec=None,
+    )
+
+
 def load_train_data(
     dataset: str,
     *,
@@ -250,6 +319,7 @@ def load_train_data(
     seed: int = 0,
     download: bool = True,
     n_max: int | None = None,
+    resize: int | None = None,
 ) -> EvalData:
     """Load the long-tailed TRAINING set (``split="train"``; ``x`` float32 in [0,1]).
 
@@ -258,17 +328,18 @@ def load_train_data(
     ``n_max`` defaults to the preset's, IR to ``imbalance_ratio`` or the preset default.
     ``indices`` are positions in the official training set, in the selection's class order.
     Custom data is used as it is; its counts are the images per class (every class needs one).
+    ``resize`` as in :func:`load_eval_data`.
 
     Raises:
-        ConfigError: unknown dataset, an imbalance ratio below 1, or ``imbalance_ratio`` /
-            ``n_max`` given for custom data.
+        ConfigError: unknown dataset, an imbalance ratio below 1, ``imbalance_ratio`` /
+            ``n_max`` given for custom data, or a bad ``resize``.
         DataError: missing or corrupt files, or a class with fewer images than the profile.
     """
     if imbalance_ratio is not None:
         imbalance_ratio = check_imbalance_ratio(imbalance_ratio)
     if is_custom(dataset) and (imbalance_ratio is not None or n_max is not None):
         raise ConfigError(f"{dataset}: imbalance_ratio and n_max apply only to preset datasets")
-    src = _read_source(dataset, "train", data_dir, download)
+    src = _read_source(dataset, "train", data_dir, download, _check_resize(dataset, resize))
     if src.spec is not None:
         ratio = imbalance_ratio if imbalance_ratio is not None else src.spec.default_ir
         num_classes = src.spec.num_classes

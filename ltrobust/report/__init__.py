@@ -6,6 +6,7 @@ never import torch. Every reader validates the JSON first (:func:`validate_repor
 that does not match the schema raises :class:`ReportSchemaError`, one line naming the field.
 """
 
+from ltrobust.report.folder import write_report_folder
 from ltrobust.report.frame import FRAME_COLUMNS, LoadedReport, load, report_frame
 from ltrobust.report.reader import read_report
 from ltrobust.report.render import ReportFormat, write_format, write_report_files
@@ -30,6 +31,7 @@ __all__ = [
     "validate_report",
     "write_format",
     "write_per_class_csv",
+    "write_report_folder",
     "write_report_files",
 ]
 

@@ -158,6 +158,48 @@ class Comparison:
     rows: list[CompareRow]
     problems: list[tuple[str, Problem]] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON-ready data: recalls and deltas as fractions (the table shows
+        them in percent and points), by report label and scope; None where a value is absent."""
+
+        def by_label(cells: list[list[float | None]]) -> dict[str, dict[str, float | None]]:
+            return {
+                lab: dict(zip(self.scopes, vals, strict=True))
+                for lab, vals in zip(self.labels, cells, strict=True)
+            }
+
+        return {
+            "labels": list(self.labels),
+            "reference": self.labels[0],
+            "scopes": list(self.scopes),
+            "rows": [
+                {"outcome": r.outcome, "recall": by_label(r.values), "delta": by_label(r.deltas)}
+                for r in self.rows
+            ],
+            "problems": [
+                {"report": lab, "key": p.key, "message": p.message} for lab, p in self.problems
+            ],
+        }
+
+    def to_markdown(self) -> str:
+        """A Markdown table: a row per outcome, a column per report and scope, recall in % with
+        the delta to the first report in points."""
+        head = ["outcome"] + [f"{_md(lab)}: {s}" for lab in self.labels for s in self.scopes]
+        lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+        for row in self.rows:
+            cells = [_md("worst case" if row.outcome == "worst" else row.outcome)]
+            for r, (vals, deltas) in enumerate(zip(row.values, row.deltas, strict=True)):
+                for v, d in zip(vals, deltas, strict=True):
+                    text = "—" if v is None else f"{100 * v:.1f}"
+                    cells.append(text + (f" ({100 * d:+.1f})" if r and d is not None else ""))
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|")
+
 
 def _scope_value(report: AuditReport, outcome: str, scope: str) -> float | None:
     """Recall of ``outcome`` in ``scope``; None when absent or not a finite number.

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ltrobust.errors import LtRobustError
@@ -17,6 +20,10 @@ from ltrobust.fileio import atomic_write_text
 from ltrobust.metrics.stats import ClassStat, GroupStat, RecallSummary
 from ltrobust.report.text import visible
 from ltrobust.report.validate import SCHEMA_VERSION, ReportSchemaError, validate_report
+
+#: writes a report's folder; :mod:`ltrobust.report.folder` (loaded with this package) puts it
+#: here, since the renderers it calls import this module
+FOLDER_WRITER: list[Callable[[AuditReport, Path], list[Path]]] = []
 
 
 @dataclass
@@ -71,9 +78,18 @@ class AuditReport:
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
-    def save(self, path: str) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the JSON report atomically, after validating it (an invalid report is never
-        written: :class:`~ltrobust.report.validate.ReportSchemaError` names the field)."""
+        written: :class:`~ltrobust.report.validate.ReportSchemaError` names the field).
+
+        A ``path`` that is a folder, or does not end in ``.json``, receives the files of
+        ``ltrobust audit --out``: ``report.json``, ``per_class.csv``, ``report.html`` and
+        ``report.md`` (:func:`ltrobust.report.folder.write_report_folder`)."""
+        target = Path(path)
+        if target.is_dir() or target.suffix.lower() != ".json":
+            assert FOLDER_WRITER, "ltrobust.report installs the folder writer on import"
+            FOLDER_WRITER[0](self, target)
+            return
         text = self.to_json()
         validate_report(json.loads(text))
         atomic_write_text(path, text + "\n")

@@ -112,7 +112,10 @@ PROVENANCE = Obj(
         "device": Str().or_null(),
         "device_name": Str().or_null(),
         "seed": Int(None).or_null(),
-        "execution": MapOf(ANY).or_null(),
+        # how the run went; ``timing``: wall seconds per part of the audit and in total
+        "execution": Obj(
+            {"timing": MapOf(SECONDS).or_null()}, optional=True, closed=False
+        ).or_null(),
         "files": ListOf(Obj({"path": Str(), "sha256": Str()})),
     },
     optional=True,
