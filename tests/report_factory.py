@@ -24,7 +24,10 @@ def _stat(k: int, n: int) -> tuple[float | None, float | None, float | None]:
 
 
 def summarize_py(
-    cm: list[list[int]], groups: dict[str, list[int]], names: list[str]
+    cm: list[list[int]],
+    groups: dict[str, list[int]],
+    names: list[str],
+    eligible: list[bool] | None = None,
 ) -> RecallSummary:
     totals = [sum(r) for r in cm]
     hits = [cm[i][i] for i in range(len(cm))]
@@ -33,7 +36,8 @@ def summarize_py(
         for c in range(len(cm))
     ]
     present = [s for s in per if s.recall is not None]
-    worst = min(present, key=lambda s: (s.recall, s.cls)) if present else None
+    candidates = [s for s in present if eligible is None or eligible[s.cls]]
+    worst = min(candidates, key=lambda s: (s.recall, s.cls)) if candidates else None
     gstats = {}
     for g, cls in groups.items():
         n, k = sum(totals[c] for c in cls), sum(hits[c] for c in cls)
@@ -61,7 +65,8 @@ def _outcome(name, settings, y, pred, groups, names, clean=None) -> Outcome:
     cm = [[0] * c for _ in range(c)]
     for t, p in zip(y, pred, strict=True):
         cm[t][p] += 1
-    s = summarize_py(cm, groups, names)
+    eligible = None if clean is None else [bool(c.recall) for c in clean.summary.per_class]
+    s = summarize_py(cm, groups, names, eligible)
     be: dict[str, float | None] = {}
     if clean is not None:
         be["overall"] = clean.summary.accuracy - s.accuracy

@@ -82,7 +82,7 @@ def test_audit_writes_report(files, trained_cnn, balanced_test, tmp_path):
         clean = float((trained_cnn(x).argmax(1) == y).float().mean())
     assert report["clean"]["summary"]["accuracy"] == pytest.approx(clean)
     assert list(report["attacks"]) == ["fgsm", "pgd20"]
-    assert report["provenance"]["checkpoint"]["sha256"] and report["schema_version"] == 1
+    assert report["provenance"]["checkpoint"]["sha256"] and report["schema_version"] == 2
     assert report["dataset"]["groups"] == {"head": [0, 1], "body": [2, 3], "tail": [4, 5]}
     worst = report["worst_case"]["summary"]["accuracy"]
     assert worst <= min(report["attacks"][a]["summary"]["accuracy"] for a in ("fgsm", "pgd20"))

@@ -13,7 +13,7 @@ from ltrobust.audit.session import DataInfo, make_outcome
 from ltrobust.errors import LtRobustError
 from ltrobust.report import SCHEMA_VERSION, AuditReport, per_class_rows, write_per_class_csv
 
-GOLDEN = Path(__file__).parent / "golden" / "report_v1.json"
+GOLDEN = Path(__file__).parent / "golden" / "report_v2.json"
 
 
 def tiny_report() -> AuditReport:

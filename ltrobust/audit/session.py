@@ -28,7 +28,7 @@ from ltrobust.audit.checks import probe_model
 from ltrobust.audit.config import AuditConfig
 from ltrobust.audit.engine import Engine, prepare_model
 from ltrobust.audit.passes import AttackPass, amp_flips, clean_record, kappa_key
-from ltrobust.metrics.recall import confusion_matrix, summarize
+from ltrobust.metrics.recall import confusion_matrix, recognised_clean, summarize
 from ltrobust.report.schema import Outcome
 from ltrobust.runtime.dist import DistContext
 from ltrobust.runtime.progress import Progress
@@ -81,9 +81,11 @@ def make_outcome(
     clean: Outcome | None,
 ) -> Outcome:
     """An :class:`Outcome` from predictions: recall summary, confusion matrix and, against the
-    clean outcome, the boundary error overall and per group."""
+    clean outcome, the boundary error overall and per group. Given the clean outcome, the worst
+    class is the lowest recall among the classes with clean recall above zero (None if none)."""
     cm = confusion_matrix(y, pred, info.num_classes)
-    summary = summarize(cm, info.groups, info.class_names)
+    eligible = recognised_clean(clean.summary) if clean is not None else None
+    summary = summarize(cm, info.groups, info.class_names, eligible)
     boundary: dict[str, float | None] = {}
     if clean is not None:
         boundary["overall"] = _diff(clean.summary.accuracy, summary.accuracy)

@@ -279,8 +279,10 @@ def print_report_table(report: Any) -> None:
     table.add_column("time", justify="right", style="dim")
     for row in headline_rows(report):
         worst = pct(row["worst_class"])
-        if row["worst_class_name"] is not None:
-            worst = f"{worst} ({shown(row['worst_class_name'])})"
+        cls_name = row["worst_class_name"]
+        name_or_note = cls_name if cls_name is not None else row.get("worst_class_note")
+        if name_or_note is not None:
+            worst = f"{worst} ({shown(name_or_note)})"
         style = "bold" if row["outcome"] == "worst" else None
         name = "worst case" if row["outcome"] == "worst" else row["outcome"]
         table.add_row(

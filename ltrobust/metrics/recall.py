@@ -37,9 +37,17 @@ def _stat_fields(k: int, n: int) -> tuple[float | None, float | None, float | No
 
 
 def summarize(
-    cm: torch.Tensor, groups: Mapping[str, Sequence[int]], class_names: Sequence[str]
+    cm: torch.Tensor,
+    groups: Mapping[str, Sequence[int]],
+    class_names: Sequence[str],
+    eligible: Sequence[bool] | None = None,
 ) -> RecallSummary:
-    """Summarise a C x C confusion matrix (rows true, columns predicted)."""
+    """Summarise a C x C confusion matrix (rows true, columns predicted).
+
+    ``eligible`` (one flag per class) limits the worst class to the flagged classes (an attack's
+    worst class is chosen among the classes recognised clean, see :func:`recognised_clean`);
+    with no flagged class that has samples, ``worst_class`` and its recall are None.
+    """
     cm = cm.to(torch.int64)
     totals = cm.sum(dim=1).tolist()
     hits = cm.diagonal().tolist()
@@ -49,7 +57,8 @@ def summarize(
     ]
     present = [s for s in per_class if s.recall is not None]
     recalls = [s.recall for s in present if s.recall is not None]
-    worst = min(present, key=lambda s: (s.recall, s.cls)) if present else None
+    candidates = [s for s in present if eligible is None or eligible[s.cls]]
+    worst = min(candidates, key=lambda s: (s.recall, s.cls)) if candidates else None
     group_stats = {}
     for gname, classes in groups.items():
         n = sum(totals[c] for c in classes)
@@ -67,6 +76,12 @@ def summarize(
         groups=group_stats,
         landing=landing_by_group(cm, groups),
     )
+
+
+def recognised_clean(clean: RecallSummary) -> list[bool]:
+    """Per class: is its clean recall above zero? (The classes an attack's worst class is
+    chosen among; a class with no samples is not.)"""
+    return [s.recall is not None and s.recall > 0 for s in clean.per_class]
 
 
 def landing_by_group(

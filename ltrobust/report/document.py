@@ -31,6 +31,7 @@ from ltrobust.report.document_diagnostics import (
 )
 from ltrobust.report.document_protocols import protocols_section
 from ltrobust.report.schema import AuditReport, Outcome
+from ltrobust.report.tables import worst_class_note
 
 
 def outcome_label(name: str) -> str:
@@ -87,6 +88,8 @@ def _headline(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
         cards.append(
             ("weakest class", pct(s.worst_class_recall) + "%", s.per_class[s.worst_class].name)
         )
+    elif (note := worst_class_note(s)) is not None:
+        cards.append(("weakest class", "—", note))
     return [Cards(cards)]
 
 
@@ -113,11 +116,12 @@ def _group_table(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
             row.append(Cell(pct(st.recall), ci(st.ci_low, st.ci_high)) if st else Cell("—"))
         row.append(Cell(pct(s.balanced_accuracy)))
         wc = s.per_class[s.worst_class] if s.worst_class is not None else None
-        row.append(Cell(pct(s.worst_class_recall), wc.name if wc else None))
+        row.append(Cell(pct(s.worst_class_recall), wc.name if wc else worst_class_note(s)))
         rows.append(row)
     cap = (
         "Recall in % with its Wilson 95% interval. Worst case: a sample counts as robust only if "
-        "it is correct clean and under every attack. "
+        "it is correct clean and under every attack. Worst class under attack: the lowest "
+        "recall among the classes with clean recall above zero. "
         + _extra_attacks(report)
         + _groups_caption(report)
     )

@@ -211,7 +211,7 @@ def _why_not(v: object, which: str) -> str | None:
     """Why a metric's value cannot be compared, or None if it is a fraction in [0, 1] (every
     metric a path names is a recall or an accuracy)."""
     if v is None:
-        return f"no value in the {which} report (no samples)"
+        return f"no value in the {which} report (no samples, or no class is recognised clean)"
     if not (is_number(v) and 0 <= v <= 1):
         return f"the {which} report's value {brief(v)} is not a fraction in [0, 1]"
     return None

@@ -3,7 +3,8 @@
 ``outcome`` is ``clean``, an attack name as run (``pgd20``, ``aa``, ...) or ``worst`` (the
 per-sample worst case; ``worst_case`` is accepted too). ``scope`` is ``overall``, a group name
 (``head``/``body``/``tail`` or ``many``/``medium``/``few``), ``balanced`` (mean per-class
-recall), ``worst_class`` (the lowest class recall) or ``class:<index or name>``.
+recall), ``worst_class`` (the lowest class recall; under attack, among the classes with clean
+recall above zero: none when no class is recognised clean) or ``class:<index or name>``.
 Examples: ``worst.tail``, ``aa.overall``, ``pgd20.class:Coat``, ``clean.class:3``. A paper
 protocol's numbers (``--protocol``): ``protocol:<name>.<row>.<scope>``, e.g.
 ``protocol:robal.aa.tail`` (:mod:`ltrobust.report.protocol_paths`).

@@ -7,7 +7,11 @@ import io
 from typing import Any
 
 from ltrobust.fileio import atomic_write_text
+from ltrobust.metrics.stats import RecallSummary
 from ltrobust.report.schema import AuditReport
+
+#: what stands for an attack's worst class when the model recognises no class clean
+NO_WORST_CLASS = "no class is recognised clean"
 
 PER_CLASS_COLUMNS = (
     "outcome",
@@ -57,8 +61,16 @@ def write_per_class_csv(report: AuditReport, path: str) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+def worst_class_note(s: RecallSummary) -> str | None:
+    """:data:`NO_WORST_CLASS` for a summary with samples but no worst class (an attack's worst
+    class is chosen among the classes with clean recall above zero), else None."""
+    has_samples = any(c.n for c in s.per_class)
+    return NO_WORST_CLASS if s.worst_class is None and has_samples else None
+
+
 def headline_rows(report: AuditReport) -> list[dict[str, Any]]:
-    """Rows clean / each attack / worst case with overall, each group and the worst class."""
+    """Rows clean / each attack / worst case with overall, each group and the worst class (its
+    recall, name, and :func:`worst_class_note` where there is none)."""
     rows = []
     for outcome in report.outcomes():
         s = outcome.summary
@@ -69,6 +81,7 @@ def headline_rows(report: AuditReport) -> list[dict[str, Any]]:
         row["worst_class_name"] = (
             s.per_class[s.worst_class].name if s.worst_class is not None else None
         )
+        row["worst_class_note"] = worst_class_note(s)
         row["seconds"] = outcome.seconds
         rows.append(row)
     return rows

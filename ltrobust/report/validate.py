@@ -40,7 +40,13 @@ from ltrobust.report.validate_nodes import (
     is_int,
 )
 from ltrobust.report.validate_protocols import protocols_rule
-from ltrobust.report.validate_rules import outcome_rule, per_sample_rule, stat_rule, summary_rule
+from ltrobust.report.validate_rules import (
+    clean_summary_rule,
+    outcome_rule,
+    per_sample_rule,
+    stat_rule,
+    summary_rule,
+)
 from ltrobust.report.validate_sections import (
     CLASS,
     CLASSES,
@@ -55,8 +61,11 @@ from ltrobust.report.validate_sections import (
     VERDICT,
 )
 
-#: the version of the report format this ltrobust writes and reads
-SCHEMA_VERSION = 1
+#: the version of the report format this ltrobust writes (2: an attack's worst class is chosen
+#: among the classes with clean recall above zero)
+SCHEMA_VERSION = 2
+#: the versions it reads (1: the worst class was chosen among every class)
+READ_VERSIONS = (1, 2)
 
 
 class ReportSchemaError(LtRobustError):
@@ -91,6 +100,7 @@ SUMMARY = Obj(
     },
     rules=(summary_rule,),
 )
+CLEAN_SUMMARY = Obj(SUMMARY.fields, rules=(clean_summary_rule,))
 OUTCOME = Obj(
     {
         "name": Str(),
@@ -177,7 +187,7 @@ REPORT = Obj(
         "provenance": PROVENANCE,
         "config": CONFIG,
         "dataset": DATASET,
-        "clean": OUTCOME.with_fields(name=Str("clean")),
+        "clean": OUTCOME.with_fields(name=Str("clean"), summary=CLEAN_SUMMARY),
         "attacks": MapOf(OUTCOME, key_field="name"),
         "worst_case": OUTCOME.or_null(),
         "per_sample": PER_SAMPLE,
@@ -238,10 +248,11 @@ def validate_report(data: Any, source: str | None = None) -> None:
     if not isinstance(data, Mapping):
         raise LtRobustError(f"{where}report is not a JSON object")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if not is_int(version) or version not in READ_VERSIONS:
+        reads = " and ".join(map(str, READ_VERSIONS))
         raise LtRobustError(
             f"{where}unsupported report schema_version {brief(version)}; this ltrobust reads "
-            f"{SCHEMA_VERSION}"
+            f"{reads}"
         )
     try:
         REPORT.walk(data, (), _context(data))

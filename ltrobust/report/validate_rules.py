@@ -57,8 +57,29 @@ def stat_rule(d: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
         yield ("ci_high",), f"must be >= recall ({r:.6g}), got {brief(d['ci_high'])}"
 
 
+def clean_summary_rule(s: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
+    """The clean summary: :func:`summary_rule` with the worst class among every class."""
+    yield from _summary(s, ctx, None)
+
+
 def summary_rule(s: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
-    """Totals, accuracy, balanced accuracy, worst class and groups from ``per_class``."""
+    """Totals, accuracy, balanced accuracy, worst class and groups from ``per_class``. From
+    schema version 2 on, an attack's (or the worst case's) worst class is chosen among the
+    classes with clean recall above zero; version 1 reports chose among every class."""
+    yield from _summary(s, ctx, recognised_clean(ctx))
+
+
+def recognised_clean(ctx: Context) -> list[bool] | None:
+    """Per class: clean recall above zero (read from the clean outcome, which the walk checks
+    before the attacks); None for a version 1 report, whose worst class is over every class."""
+    root = ctx["root"]
+    if root.get("schema_version") == 1:
+        return None
+    per = root["clean"]["summary"]["per_class"]
+    return [c["recall"] is not None and c["recall"] > 0 for c in per]
+
+
+def _summary(s: Mapping[str, Any], ctx: Context, eligible: list[bool] | None) -> Iterator[Problem]:
     per = s["per_class"]
     names, class_n = ctx.get("names"), ctx.get("class_n")
     for i, c in enumerate(per):
@@ -91,23 +112,29 @@ def summary_rule(s: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
                 f"must be {mean:.6g}, the mean recall of the {len(present)} classes with "
                 f"samples, got {brief(bal)}",
             )
-    yield from _worst_class(s, present)
+    yield from _worst_class(s, present, eligible)
     yield from _groups(s, ctx)
 
 
-def _worst_class(s: Mapping[str, Any], present: list[Mapping[str, Any]]) -> Iterator[Problem]:
+def _worst_class(
+    s: Mapping[str, Any], present: list[Mapping[str, Any]], eligible: list[bool] | None
+) -> Iterator[Problem]:
+    """The lowest recall among the classes with samples (and, with ``eligible``, flagged)."""
     wc, wr = s["worst_class"], s["worst_class_recall"]
-    if not present:
+    among = "" if eligible is None else " among the classes with clean recall above zero"
+    candidates = [c for c in present if eligible is None or eligible[c["cls"]]]
+    if not candidates:
+        why = "no class has samples" if not present else "no class has clean recall above zero"
         for key in ("worst_class", "worst_class_recall"):
             if s[key] is not None:
-                yield (key,), f"must be null: no class has samples, got {brief(s[key])}"
+                yield (key,), f"must be null: {why}, got {brief(s[key])}"
         return
-    low = min(present, key=lambda c: (c["recall"], c["cls"]))
+    low = min(candidates, key=lambda c: (c["recall"], c["cls"]))
     if wc != low["cls"]:
         yield (
             ("worst_class",),
-            f"must be {low['cls']}, the class with the lowest recall ({low['recall']:.6g}), "
-            f"got {brief(wc)}",
+            f"must be {low['cls']}, the class with the lowest recall ({low['recall']:.6g})"
+            f"{among}, got {brief(wc)}",
         )
     elif wr is None or abs(wr - low["recall"]) > TOL:
         yield (
