@@ -66,7 +66,7 @@ def test_printed_config_reads_back_the_same(files):
 def test_defaults_print_without_a_model():
     result = runner.invoke(app, ["audit", "--print-config"])
     assert result.exit_code == 0, result.output
-    assert 'protocol = ["strict"]\n' in result.stdout and "# model" not in result.stdout
+    assert 'protocol = ["strict"]\n' in result.stdout and "# model =" not in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -146,6 +146,8 @@ def _load(
     if isinstance(dataset, str) and (counts is not None or not is_custom(dataset)):
         data = read(dataset, counts)
     kwargs = config.load.kwargs()
+    named = data.name if data is not None else dataset if isinstance(dataset, str) else None
+    kwargs.update(dataset=named, norm=config.norm)  # for robustbench:NAME
     if data is not None:  # a plain state_dict is built for the data's input size
         kwargs["default_input_size"] = data.shape[1]
         kwargs["class_counts"] = list(data.class_counts)  # pi of a format's -tau * ln(pi)

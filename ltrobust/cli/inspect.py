@@ -72,6 +72,7 @@ def inspect_command(
     kwargs = config.load.kwargs()
     counts, size = _data_hints(config)
     kwargs.update(class_counts=counts, default_input_size=size, input_size=input_size)
+    kwargs.update(dataset=config.dataset, norm=config.norm)  # for robustbench:NAME
     info = describe(load_model(model, **kwargs))
     if as_json:
         print(json.dumps(info, indent=1, default=str))

@@ -74,6 +74,7 @@ TORCHVISION_OPTIONS = ("dropout",)
 _FAMILY_OPTIONS = {
     "timm:": ("timm", TIMM_OPTIONS),
     "torchvision:": ("torchvision", TORCHVISION_OPTIONS),
+    "robustbench:": ("robustbench", ()),  # the zoo entry fixes depth and width
 }
 
 

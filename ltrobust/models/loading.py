@@ -12,7 +12,9 @@ below. A dict with ``format == "ltrobust-checkpoint"`` is rebuilt from its own m
 other dict is a state_dict: of ``arch`` when given (``timm:NAME`` for timm,
 :mod:`~ltrobust.models.timm_io`; ``torchvision:NAME`` for torchvision,
 :mod:`~ltrobust.models.torchvision_io`), else of a paper format (``format``, or detected from its
-keys: :mod:`~ltrobust.models.paper_formats`). Every returned model is in eval mode and returns
+keys: :mod:`~ltrobust.models.paper_formats`). ``arch="robustbench:NAME"`` reads a RobustBench
+zoo checkpoint from RobustBench's folder layout under ``model_dir``
+(:mod:`~ltrobust.models.robustbench_io`). Every returned model is in eval mode and returns
 a logits tensor (foreign whole models are wrapped in :class:`OutputSelect`).
 """
 
@@ -36,7 +38,7 @@ from .heads import HEADS
 from .options import WHOLE_MODEL_FORMATS, format_choices
 from .paper_formats import format_names
 from .readers import read_torch, short_reason, sniff
-from .registry import TIMM_PREFIX, TORCHVISION_PREFIX
+from .registry import ROBUSTBENCH_PREFIX, TIMM_PREFIX, TORCHVISION_PREFIX
 from .statedict import CONTAINER_KEYS
 from .summary import head_info
 
@@ -153,6 +155,43 @@ def _check_paper_options(fmt: str | None, req: LoadRequest) -> None:
         )
 
 
+def _load_zoo(
+    path: str | os.PathLike[str],
+    req: LoadRequest,
+    model_dir: str | os.PathLike[str] | None,
+    dataset: str | None,
+    norm: str,
+) -> LoadedModel:
+    """A RobustBench zoo entry (:mod:`~ltrobust.models.robustbench_io`)."""
+    from .robustbench_io import load_robustbench, zoo_root
+
+    assert req.arch is not None
+    if req.format is not None:
+        raise ConfigError(f"--format {req.format} does not apply to {req.arch}")
+    return load_robustbench(zoo_root(path, req.arch, model_dir), req, dataset, norm)
+
+
+def _load_checked(
+    file: Path, req: LoadRequest, unsafe_load: bool, map_location: Any
+) -> LoadedModel:
+    """Check the request, then load the file (see module doc)."""
+    _check_request(file, req)
+    _check_paper_options(req.format, req)
+    return _load_file(file, req, unsafe_load, map_location)
+
+
+def _finish(loaded: LoadedModel, file: Path, req: LoadRequest, map_location: Any) -> LoadedModel:
+    """Hash the file, describe the head, move to ``map_location`` and switch to eval mode."""
+    _check_paper_options(loaded.format, req)
+    loaded.sha256 = sha256_file(loaded.path or file)
+    if loaded.head is None:
+        loaded.head = head_info(loaded.model)
+    if isinstance(map_location, (str, torch.device)):
+        loaded.model.to(map_location)
+    loaded.model.eval()
+    return loaded
+
+
 def load_model(
     path: str | os.PathLike[str],
     *,
@@ -172,6 +211,9 @@ def load_model(
     tau: float | None = None,
     format_config: str | None = None,
     class_counts: Sequence[int] | None = None,
+    model_dir: str | os.PathLike[str] | None = None,
+    dataset: str | None = None,
+    norm: str = "linf",
 ) -> LoadedModel:
     """Load any supported model file (see module doc) as a logits-returning eval-mode model.
 
@@ -199,12 +241,15 @@ def load_model(
             strength of the deployed ``-tau * ln(pi)``, the repository's config); None takes
             the config's value.
         class_counts: the training class counts ``pi`` of a ``-tau * ln(pi)`` adjustment.
+        model_dir, dataset, norm: ``robustbench:NAME``'s folder (default ``path``, which may
+            then be ``robustbench:NAME``), dataset and threat model (``<dataset>/<threat>``).
 
     Raises:
         ModelLoadError: missing, unreadable, unsafe or mismatching file (one-line message).
         ConfigError: unknown ``arch`` or ``head``.
     """
-    file = Path(path)
+    if arch is None and str(path).startswith(ROBUSTBENCH_PREFIX):
+        arch = str(path)  # MODEL robustbench:NAME with --model-dir
     req = LoadRequest(
         arch=arch,
         num_classes=num_classes,
@@ -221,14 +266,8 @@ def load_model(
         format_config=format_config,
         class_counts=class_counts,
     )
-    _check_request(file, req)
-    _check_paper_options(req.format, req)
-    loaded = _load_file(file, req, unsafe_load, map_location)
-    _check_paper_options(loaded.format, req)
-    loaded.sha256 = sha256_file(loaded.path or file)
-    if loaded.head is None:
-        loaded.head = head_info(loaded.model)
-    if isinstance(map_location, (str, torch.device)):
-        loaded.model.to(map_location)
-    loaded.model.eval()
-    return loaded
+    if arch is not None and arch.startswith(ROBUSTBENCH_PREFIX):
+        loaded = _load_zoo(path, req, model_dir, dataset, norm)
+    else:
+        loaded = _load_checked(Path(path), req, unsafe_load, map_location)
+    return _finish(loaded, Path(path), req, map_location)

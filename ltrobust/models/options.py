@@ -31,7 +31,8 @@ class LoadOptions:
 
     arch: str | None = setting(
         None,
-        help="Architecture of a plain state_dict (or timm:NAME, torchvision:NAME).",
+        help="Architecture of a plain state_dict (or timm:NAME, torchvision:NAME, "
+        "robustbench:NAME).",
         panel=MODEL,
     )
     format: str | None = setting(
@@ -77,6 +78,13 @@ class LoadOptions:
         panel=MODEL,
     )
 
+    model_dir: str | None = setting(
+        None,
+        help="RobustBench's model folder for --arch robustbench:NAME "
+        "(reads DIR/cifar10/Linf/NAME.pt; never downloads).",
+        panel=MODEL,
+    )
+
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``load_model``."""
         return {
@@ -90,4 +98,5 @@ class LoadOptions:
             "format_config": self.format_config,
             "scale": self.scale,
             "tau": self.tau,
+            "model_dir": self.model_dir,
         }

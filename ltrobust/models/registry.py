@@ -7,8 +7,9 @@ and returns an :class:`~ltrobust.models.base.ImageClassifier`. The table names e
 :func:`register_model` adds one more from code. Names starting with ``test_`` are tiny models for
 the test suite, hidden from :func:`list_models` by default. ``timm:NAME`` stands for timm's
 architecture NAME (:mod:`ltrobust.models.timm_io`, optional timm package) and
-``torchvision:NAME`` for torchvision's classifier NAME (:mod:`ltrobust.models.torchvision_io`);
-they are not listed.
+``torchvision:NAME`` for torchvision's classifier NAME (:mod:`ltrobust.models.torchvision_io`),
+``robustbench:NAME`` for the architecture of RobustBench's zoo entry NAME
+(:mod:`ltrobust.models.robustbench_io`); they are not listed.
 """
 
 from __future__ import annotations
@@ -90,15 +91,19 @@ def list_models(include_test: bool = False) -> list[str]:
 TIMM_PREFIX = "timm:"
 #: the prefix of torchvision architectures (``torchvision:resnet18``)
 TORCHVISION_PREFIX = "torchvision:"
+#: the prefix of RobustBench zoo entries (``robustbench:Carmon2019Unlabeled``)
+ROBUSTBENCH_PREFIX = "robustbench:"
 #: each prefixed family and the builder its names go to
 _FAMILIES = {
     TIMM_PREFIX: "ltrobust.models.timm_io:timm_builder",
     TORCHVISION_PREFIX: "ltrobust.models.torchvision_io:torchvision_builder",
+    ROBUSTBENCH_PREFIX: "ltrobust.models.robustbench_io:robustbench_builder",
 }
 
 
 def _family(name: str) -> str | None:
-    """The prefix of a prefixed family name (``timm:NAME``, ``torchvision:NAME``), or None."""
+    """The prefix of a prefixed family name (``timm:NAME``, ``torchvision:NAME``,
+    ``robustbench:NAME``), or None."""
     return next((p for p in _FAMILIES if name.startswith(p) and len(name) > len(p)), None)
 
 
