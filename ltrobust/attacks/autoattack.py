@@ -90,7 +90,7 @@ def make_autoattack(
     seed: int,
     num_classes: int,
     device: torch.device,
-):  # -> pyautoattack.AutoAttack (typed loosely: the package ships no stubs)
+) -> Any:  # pyautoattack.AutoAttack (typed loosely: the package ships no stubs)
     """Build a configured ``pyautoattack.AutoAttack`` (exposed so tests can call it directly)."""
     from pyautoattack import AutoAttack
 

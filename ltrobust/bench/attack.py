@@ -121,7 +121,7 @@ def contenders(
     return fns, what
 
 
-def _autocast(fn: Callable[[], object], device_type: str, dtype: torch.dtype):
+def _autocast(fn: Callable[[], object], device_type: str, dtype: torch.dtype) -> Callable[[], None]:
     def run() -> None:
         with torch.autocast(device_type=device_type, dtype=dtype):
             fn()

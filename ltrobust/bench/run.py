@@ -113,7 +113,9 @@ def _settings(config: BenchConfig) -> dict[str, Any]:
     return out
 
 
-def _one_arch(arch: str, config: BenchConfig, device: torch.device, event: EventFn):
+def _one_arch(
+    arch: str, config: BenchConfig, device: torch.device, event: EventFn
+) -> dict[str, Any]:
     cfg = config.attack
     rounds = cfg.warmup + cfg.repeats
     event(

@@ -7,15 +7,18 @@ schema version or metric path, incomparable reports).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from ltrobust.cli.common import guarded, shown, stdout, warn
 
+if TYPE_CHECKING:
+    from ltrobust.report.gate import GateResult
 
-def print_gate(result, title: str = "gate") -> None:  # noqa: ANN001 - GateResult, lazy import
+
+def print_gate(result: GateResult, title: str = "gate") -> None:
     """Rich table of every check, then a one-line summary."""
     table = Table(title=f"{title} (alpha={result.alpha:g})", title_justify="left")
     for col in ("check", "value", "baseline", "Δ pp", "p", "test", "result"):

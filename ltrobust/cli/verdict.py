@@ -52,7 +52,7 @@ def print_sweep(report: Any) -> None:
     for row in sweep["rows"]:
         inv = row["invariant"]
 
-        def cell(scope: str, row=row, inv=inv) -> str:
+        def cell(scope: str, row: dict[str, Any] = row, inv: Any = inv) -> str:
             def pick(d: dict[str, Any]) -> float | None:
                 return d["overall"] if scope == "overall" else d["groups"][scope]
 
