@@ -130,6 +130,16 @@ def test_layers_import_only_downwards():
     assert bad == []
 
 
+def test_commands_import_no_other_command():
+    """Each command module of the CLI stands alone: what commands share lives in cli/shared.py,
+    cli/tables.py, cli/common.py and cli/options.py, never in another command."""
+    commands = {f"ltrobust.cli.{c}" for c in ("attacks", "audit", "bench", "compare",
+                "datasets", "gate", "inspect", "report", "sweep", "train")}  # fmt: skip
+    edges = import_edges()
+    bad = [f"{m} -> {t}" for m in sorted(commands) for t in sorted(edges[m] & commands)]
+    assert bad == []
+
+
 def test_no_module_imports_a_private_name_of_another():
     bad = []
     for name, path in modules().items():

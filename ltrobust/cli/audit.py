@@ -7,39 +7,28 @@ the CLI's own: the report folder, ``--quiet`` and the gate against a baseline.
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rich.table import Table
-
 from ltrobust.attacks.registry import DEFAULT_ATTACKS
 from ltrobust.audit.config import CACHE_DIRNAME, GATE, AuditConfig
 from ltrobust.audit.config import OUTPUT as OUTPUT_PANEL
-from ltrobust.cli.common import fail, pct, shown, stderr, stdout, warn
+from ltrobust.cli.common import fail, shown, stderr, stdout, warn
 from ltrobust.cli.config_file import CONFIG_FILE, PRINT_CONFIG, configured
 from ltrobust.cli.modelinfo import model_line
-from ltrobust.cli.options import OptionSet, argument, command, flag_option
+from ltrobust.cli.options import OptionSet, command, flag_option
 from ltrobust.cli.progress import make_progress
+from ltrobust.cli.shared import ARCHS, MODEL, QUIET, command_line, default_out_dir
+from ltrobust.cli.tables import print_gate, print_report_table
 from ltrobust.fileio import check_output_dir, write_all
-from ltrobust.models.registry import list_models
 from ltrobust.report.text import visible
 
 #: where --save-adv writes the adversarial images, in the report folder
 ADV_FILE = "adversarial.safetensors"
 #: the audit's default attack list as the CLI shows it
 DEFAULT_ATTACK_TEXT = ",".join(DEFAULT_ATTACKS)
-ARCHS = {"arch": "Architectures: " + ", ".join(list_models()) + "."}
 OPTIONS = OptionSet(AuditConfig, extra_help=ARCHS)
-MODEL = argument(
-    "model",
-    str | None,  # type: ignore[arg-type]  # --print-config needs none; --config may name it
-    "Model file: ltrobust checkpoint, state_dict (.pt, .safetensors), a paper's checkpoint, "
-    "torch.export (.pt2), ONNX, TorchScript (docs/FORMATS.md).",
-    metavar="MODEL",
-).replace(default=None)
 OUT = flag_option(
     "out",
     Path | None,
@@ -48,9 +37,6 @@ OUT = flag_option(
     help="Report directory (default: reports/<model>-<dataset>).",
     rich_help_panel=OUTPUT_PANEL,
     metavar="DIR",
-)
-QUIET = flag_option(
-    "quiet", bool, False, "--quiet", help="No plan and no progress.", rich_help_panel=OUTPUT_PANEL
 )
 BASELINE = flag_option(
     "baseline",
@@ -70,17 +56,6 @@ FAIL_ON_REGRESSION = flag_option(
     help="Exit 1 when the --baseline gate finds a regression.",
     rich_help_panel=GATE,
 )
-
-
-def default_out_dir(model: str, dataset: str) -> Path:
-    stem = Path(model).stem or "model"
-    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset.split(":", 1)[-1].strip("/")) or "data"
-    return Path("reports") / f"{stem}-{tag}"
-
-
-def command_line() -> str:
-    """The command as the user typed it (recorded in the provenance)."""
-    return shlex.join(["ltrobust", *sys.argv[1:]])
 
 
 @command(
@@ -169,18 +144,6 @@ def interrupted(caches: list[Path], main_process: bool) -> NoReturn:
     raise SystemExit(130)
 
 
-def timing_line(report: Any) -> str | None:
-    """``total 123.4 s: clean 1.0, attacks 80.1, ...``: wall seconds of the audit's passes and
-    per part (``provenance.execution.timing``), or None for a report without them."""
-    timing = (report.provenance.get("execution") or {}).get("timing")
-    if not isinstance(timing, dict) or not isinstance(timing.get("total"), (int, float)):
-        return None
-    parts = ", ".join(
-        f"{k} {v:.1f}" for k, v in timing.items() if k != "total" and isinstance(v, (int, float))
-    )
-    return f"total {timing['total']:.1f} s: {parts}"
-
-
 def print_audit(report: Any, resume: bool) -> None:
     """Warnings, how the run went, the table, the verdict and AutoAttack's tail targets."""
     from ltrobust.cli.verdict import (
@@ -237,7 +200,6 @@ def read_baseline(baseline: Path | None, fail_on_regression: bool) -> Any:
 def gate_against(report: Any, base: Any, fail_on_regression: bool) -> None:
     """Run the default gate (ltrobust.report.gate.default_thresholds); exit 1 on regression
     with --fail-on-regression, else warn."""
-    from ltrobust.cli.gate import print_gate
     from ltrobust.report.compare import stale_cw_warnings
     from ltrobust.report.gate import default_thresholds, run_gate
 
@@ -249,51 +211,3 @@ def gate_against(report: Any, base: Any, fail_on_regression: bool) -> None:
         if fail_on_regression:
             raise SystemExit(1)
         warn("regression vs the baseline (pass --fail-on-regression to exit 1)")
-
-
-def _train_range(counts: list[int] | None, classes: list[int]) -> str:
-    if not counts:
-        return ""
-    return f" ({max(counts[i] for i in classes)}–{min(counts[i] for i in classes)} train)"
-
-
-def print_report_table(report: Any) -> None:
-    """Rows clean / attacks / worst case; columns overall, each group, worst class, time; then
-    the total line (:func:`timing_line`) when the report has it."""
-    from ltrobust.report import headline_rows
-
-    ds, cfg = report.dataset, report.config
-    groups = list(ds.get("groups", {}))
-    eps = cfg.get("eps")
-    budget = f"{cfg.get('norm', '?')} eps={eps:.4g}" if isinstance(eps, (int, float)) else "eps ?"
-    title = f"{shown(ds.get('name', '?'))} · n={report.clean.summary.n} · {budget} · recall %"
-    caption = " · ".join(
-        f"{shown(g)}: classes {','.join(map(str, c))}{_train_range(ds.get('class_counts'), c)}"
-        for g, c in ds.get("groups", {}).items()
-        if c
-    )
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    table.add_column("", style="bold")
-    for col in ["overall", *groups, "worst class"]:
-        table.add_column(shown(col), justify="right")
-    table.add_column("time", justify="right", style="dim")
-    for row in headline_rows(report):
-        worst = pct(row["worst_class"])
-        cls_name = row["worst_class_name"]
-        name_or_note = cls_name if cls_name is not None else row.get("worst_class_note")
-        if name_or_note is not None:
-            worst = f"{worst} ({shown(name_or_note)})"
-        style = "bold" if row["outcome"] == "worst" else None
-        name = "worst case" if row["outcome"] == "worst" else row["outcome"]
-        table.add_row(
-            name,
-            pct(row["overall"]),
-            *[pct(row[g]) for g in groups],
-            worst,
-            f"{row['seconds']:.1f}s",
-            style=style,
-        )
-    stdout.print(table)
-    total = timing_line(report)
-    if total is not None:
-        stdout.print(total, highlight=False, soft_wrap=True)

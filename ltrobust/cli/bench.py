@@ -10,9 +10,9 @@ from typing import Any
 from rich.table import Table
 
 from ltrobust.bench.config import BenchConfig, TrainBenchConfig
-from ltrobust.cli.audit import command_line
 from ltrobust.cli.common import stderr, stdout
 from ltrobust.cli.options import OptionSet, command, construct, flag_option
+from ltrobust.cli.shared import command_line
 from ltrobust.fileio import check_output_file, write_all
 
 _NAMES = {

@@ -14,10 +14,10 @@ import json
 from typing import Any
 
 from ltrobust.audit.config import AuditConfig
-from ltrobust.cli.audit import ARCHS
 from ltrobust.cli.common import stdout, warn
 from ltrobust.cli.modelinfo import summary_lines
 from ltrobust.cli.options import OptionSet, argument, command, flag_option
+from ltrobust.cli.shared import ARCHS
 
 OPTIONS = OptionSet(
     AuditConfig, only=("dataset", "imbalance_ratio", "class_counts", "load"), extra_help=ARCHS

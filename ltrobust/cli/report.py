@@ -40,7 +40,7 @@ def report_command(
             )
         r = read_report(report)
         if fmt is ReportFormat.terminal:
-            from ltrobust.cli.audit import print_report_table
+            from ltrobust.cli.tables import print_report_table
 
             for w in (r.diagnostics or {}).get("warnings", []):
                 warn(w)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ltrobust.audit.config import AuditConfig
-from ltrobust.cli.audit import ARCHS, MODEL, QUIET, command_line, default_out_dir
 from ltrobust.cli.common import shown, stdout, warn
 from ltrobust.cli.options import OptionSet, command, flag_option
 from ltrobust.cli.progress import RichProgress
+from ltrobust.cli.shared import ARCHS, MODEL, QUIET, command_line, default_out_dir
 from ltrobust.fileio import check_output_dir, write_all
 
 OPTIONS = OptionSet(

@@ -16,11 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ltrobust.cli.audit import ARCHS, QUIET, command_line
 from ltrobust.cli.common import pct, shown, stdout, warn
 from ltrobust.cli.config_file import CONFIG_FILE, with_file
 from ltrobust.cli.options import Option, OptionSet, command, options_of_params
 from ltrobust.cli.progress import RichProgress
+from ltrobust.cli.shared import ARCHS, QUIET, command_line
 from ltrobust.errors import ConfigError
 from ltrobust.train.config import RunOptions, TrainConfig
 from ltrobust.train.registry import METHODS, method_params
