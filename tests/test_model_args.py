@@ -150,3 +150,23 @@ def test_new_readers_refuse_odd_files_with_one_line(files, tmp_path):  # noqa: F
     (folder / "config.json").write_text("{" * 50_000)
     refused(runner.invoke(app, args), "not a readable JSON config")
     assert not (files / "never").exists()
+
+
+def test_load_options_are_declared_once():
+    """load_model takes one LoadRequest (or its fields as keywords); the CLI's LoadOptions are
+    a subset of its fields, and the resume key's load options are the fields marked as
+    changing the model."""
+    import dataclasses
+
+    from ltrobust.audit.provenance import LOAD_KEYS
+    from ltrobust.models import load_model
+    from ltrobust.models.formats import LoadRequest, make_request
+    from ltrobust.models.options import LoadOptions
+
+    request = {f.name for f in dataclasses.fields(LoadRequest)}
+    assert set(LoadOptions().kwargs()) <= request
+    assert {"arch", "mean", "std", "tau", "class_counts"} <= set(LOAD_KEYS) < request
+    assert "map_location" not in LOAD_KEYS and "unsafe_load" not in LOAD_KEYS
+    with pytest.raises(ConfigError, match="unknown load option 'mena'; did you mean 'mean'"):
+        load_model("x.pt", mena=[0.5])
+    assert make_request(LoadRequest(arch="small_cnn"), tau=1.0).arch == "small_cnn"

@@ -14,6 +14,7 @@ from ltrobust.attacks.registry import build_attack
 from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.cache import tensor_sha256
 from ltrobust.audit.config import AuditConfig
+from ltrobust.models.formats import request_keys
 from ltrobust.runtime.dist import DistContext, resolve_device
 
 if TYPE_CHECKING:
@@ -22,19 +23,7 @@ if TYPE_CHECKING:
     from ltrobust.models.formats import LoadedModel
 
 #: load options that change what the model computes (part of the resume key)
-LOAD_KEYS = (
-    "arch",
-    "num_classes",
-    "mean",
-    "std",
-    "output_key",
-    "default_input_size",
-    "format",
-    "format_config",
-    "scale",
-    "tau",
-    "class_counts",
-)
+LOAD_KEYS = request_keys()
 
 
 def versions() -> dict[str, str]:

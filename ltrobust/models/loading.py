@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from ..errors import ConfigError, ModelLoadError
 from ..readlog import note_read
 from .checkpoint import FORMAT_NAME, sha256_file
 from .foreign import from_module
-from .formats import LoadedModel, LoadRequest, from_ltrobust, from_state_dict
+from .formats import LoadedModel, LoadRequest, from_ltrobust, from_state_dict, make_request
 from .heads import HEADS
 from .options import WHOLE_MODEL_FORMATS, format_choices
 from .paper_formats import format_names
@@ -155,67 +156,43 @@ def _check_paper_options(fmt: str | None, req: LoadRequest) -> None:
         )
 
 
-def _load_zoo(
-    path: str | os.PathLike[str],
-    req: LoadRequest,
-    model_dir: str | os.PathLike[str] | None,
-    dataset: str | None,
-    norm: str,
-) -> LoadedModel:
+def _load_zoo(path: str | os.PathLike[str], req: LoadRequest) -> LoadedModel:
     """A RobustBench zoo entry (:mod:`~ltrobust.models.robustbench_io`)."""
     from .robustbench_io import load_robustbench, zoo_root
 
     assert req.arch is not None
     if req.format is not None:
         raise ConfigError(f"--format {req.format} does not apply to {req.arch}")
-    return load_robustbench(zoo_root(path, req.arch, model_dir), req, dataset, norm)
+    return load_robustbench(zoo_root(path, req.arch, req.model_dir), req, req.dataset, req.norm)
 
 
-def _load_checked(
-    file: Path, req: LoadRequest, unsafe_load: bool, map_location: Any
-) -> LoadedModel:
+def _load_checked(file: Path, req: LoadRequest) -> LoadedModel:
     """Check the request, then load the file (see module doc)."""
     _check_request(file, req)
     _check_paper_options(req.format, req)
-    return _load_file(file, req, unsafe_load, map_location)
+    return _load_file(file, req, req.unsafe_load, req.map_location)
 
 
-def _finish(loaded: LoadedModel, file: Path, req: LoadRequest, map_location: Any) -> LoadedModel:
+def _finish(loaded: LoadedModel, file: Path, req: LoadRequest) -> LoadedModel:
     """Hash the file, describe the head, move to ``map_location`` and switch to eval mode."""
     _check_paper_options(loaded.format, req)
     loaded.sha256 = sha256_file(loaded.path or file)
     if loaded.head is None:
         loaded.head = head_info(loaded.model)
-    if isinstance(map_location, (str, torch.device)):
-        loaded.model.to(map_location)
+    if isinstance(req.map_location, (str, torch.device)):
+        loaded.model.to(req.map_location)
     loaded.model.eval()
     return loaded
 
 
 def load_model(
-    path: str | os.PathLike[str],
-    *,
-    arch: str | None = None,
-    num_classes: int | None = None,
-    in_channels: int | None = None,
-    input_size: int | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    head: str = "linear",
-    unsafe_load: bool = False,
-    output_key: str | int | None = None,
-    map_location: str | torch.device = "cpu",
-    default_input_size: int | None = None,
-    format: str | None = None,
-    scale: float | None = None,
-    tau: float | None = None,
-    format_config: str | None = None,
-    class_counts: Sequence[int] | None = None,
-    model_dir: str | os.PathLike[str] | None = None,
-    dataset: str | None = None,
-    norm: str = "linf",
+    path: str | os.PathLike[str], request: LoadRequest | None = None, **options: Any
 ) -> LoadedModel:
     """Load any supported model file (see module doc) as a logits-returning eval-mode model.
+
+    The options are the fields of :class:`LoadRequest` (declared once, there), given as
+    ``request`` or as keywords (keywords override ``request``'s fields; an unknown one is a
+    ConfigError suggesting the nearest).
 
     Args:
         path: the file.
@@ -243,31 +220,17 @@ def load_model(
         class_counts: the training class counts ``pi`` of a ``-tau * ln(pi)`` adjustment.
         model_dir, dataset, norm: ``robustbench:NAME``'s folder (default ``path``, which may
             then be ``robustbench:NAME``), dataset and threat model (``<dataset>/<threat>``).
+        request: all of the above as one :class:`LoadRequest`.
 
     Raises:
         ModelLoadError: missing, unreadable, unsafe or mismatching file (one-line message).
         ConfigError: unknown ``arch`` or ``head``.
     """
-    if arch is None and str(path).startswith(ROBUSTBENCH_PREFIX):
-        arch = str(path)  # MODEL robustbench:NAME with --model-dir
-    req = LoadRequest(
-        arch=arch,
-        num_classes=num_classes,
-        in_channels=in_channels,
-        input_size=input_size,
-        mean=mean,
-        std=std,
-        head=head,
-        output_key=output_key,
-        default_input_size=default_input_size,
-        format=format,
-        scale=scale,
-        tau=tau,
-        format_config=format_config,
-        class_counts=class_counts,
-    )
-    if arch is not None and arch.startswith(ROBUSTBENCH_PREFIX):
-        loaded = _load_zoo(path, req, model_dir, dataset, norm)
+    req = make_request(request, **options)
+    if req.arch is None and str(path).startswith(ROBUSTBENCH_PREFIX):
+        req = replace(req, arch=str(path))  # MODEL robustbench:NAME with --model-dir
+    if req.arch is not None and req.arch.startswith(ROBUSTBENCH_PREFIX):
+        loaded = _load_zoo(path, req)
     else:
-        loaded = _load_checked(Path(path), req, unsafe_load, map_location)
-    return _finish(loaded, Path(path), req, map_location)
+        loaded = _load_checked(Path(path), req)
+    return _finish(loaded, Path(path), req)

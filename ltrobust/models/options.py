@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,17 +87,6 @@ class LoadOptions:
     )
 
     def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``load_model``."""
-        return {
-            "arch": self.arch,
-            "num_classes": self.num_classes,
-            "mean": self.mean,
-            "std": self.std,
-            "unsafe_load": self.unsafe_load,
-            "output_key": self.output_key,
-            "format": self.format,
-            "format_config": self.format_config,
-            "scale": self.scale,
-            "tau": self.tau,
-            "model_dir": self.model_dir,
-        }
+        """Keyword arguments of ``load_model`` (every field: the names are
+        :class:`~ltrobust.models.formats.LoadRequest`'s)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
