@@ -1,8 +1,10 @@
 """One registry style for architectures, attacks and training methods: a declarative table.
 
 Each :class:`Entry` maps a name (or a name pattern with one number, ``pgd{N}``) to a factory, a
-one-line description and its settings (data: fixed parameters, or for training methods the
-:class:`~ltrobust.settings.Param` hyper-parameters). A factory may be given as
+one-line description and its settings: the table's row type ``T`` (a typed spec such as the
+attack table's :class:`~ltrobust.attacks.spec.AttackSpec`, or a mapping: fixed parameters, or for
+training methods the :class:`~ltrobust.settings.Param` hyper-parameters). ``Registry[T]`` holds
+rows of one type. A factory may be given as
 ``"module:attribute"`` and is imported on first use, so reading a table (for ``--help``, for
 validating a name, for ``ltrobust attacks``) never loads torch. An unknown name raises
 :class:`ConfigError` listing the valid ones.
@@ -12,25 +14,28 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ltrobust.errors import ConfigError
 
 #: the number a pattern's ``{N}`` stands for: a positive integer of at most five digits
 _NUMBER = r"([1-9]\d{0,4})"
 
+#: a table's row type
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
-class Entry:
+class Entry(Generic[T]):
     """One row of a registry table.
 
     Attributes:
         name: the name, or a pattern with one ``{N}`` (``pgd{N}``: pgd1 ... pgd99999).
         factory: a callable, or ``"module:attribute"`` imported by :meth:`load`.
         description: one line for lists and ``--help``.
-        settings: the entry's settings, as data.
+        settings: the entry's settings, as data (the table's row type).
         examples: names a pattern stands for in lists (``pgd20``, ``pgd100``).
         hidden: left out of lists (e.g. tiny models for tests).
     """
@@ -38,7 +43,7 @@ class Entry:
     name: str
     factory: Callable[..., Any] | str
     description: str
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: T = field(default_factory=dict)  # type: ignore[assignment]
     examples: tuple[str, ...] = ()
     hidden: bool = False
 
@@ -68,27 +73,28 @@ class Entry:
         return getattr(importlib.import_module(module), attr)
 
 
-class Registry:
-    """An ordered table of :class:`Entry` rows of one ``kind`` (``attack``, ``architecture``)."""
+class Registry(Generic[T]):
+    """An ordered table of :class:`Entry` rows of one ``kind`` (``attack``, ``architecture``),
+    whose settings are of type ``T``."""
 
-    def __init__(self, kind: str, entries: Iterable[Entry] = ()) -> None:
+    def __init__(self, kind: str, entries: Iterable[Entry[T]] = ()) -> None:
         self.kind = kind
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, Entry[T]] = {}
         for entry in entries:
             self.add(entry)
 
-    def add(self, entry: Entry) -> Entry:
+    def add(self, entry: Entry[T]) -> Entry[T]:
         """Append ``entry``; a name already taken is a ``ValueError`` (a programming error)."""
         if entry.name in self._entries:
             raise ValueError(f"{self.kind} {entry.name!r} is already registered")
         self._entries[entry.name] = entry
         return entry
 
-    def extended(self, *entries: Entry) -> Registry:
+    def extended(self, *entries: Entry[T]) -> Registry[T]:
         """A copy of this registry with ``entries`` appended."""
         return Registry(self.kind, [*self._entries.values(), *entries])
 
-    def entries(self, *, hidden: bool = False) -> list[Entry]:
+    def entries(self, *, hidden: bool = False) -> list[Entry[T]]:
         """The rows in order (hidden ones only with ``hidden``)."""
         return [e for e in self._entries.values() if hidden or not e.hidden]
 
@@ -103,13 +109,13 @@ class Registry:
         """Names and patterns as users read them (``pgdN``), hidden rows left out."""
         return [e.label for e in self.entries()]
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[Entry[T]]:
         return iter(self.entries())
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.find(name) is not None
 
-    def find(self, name: str) -> tuple[Entry, int] | None:
+    def find(self, name: str) -> tuple[Entry[T], int] | None:
         """The entry called ``name`` and its number (0 for a plain name), or None. Plain names
         win over patterns."""
         if name in self._entries:
@@ -120,7 +126,7 @@ class Registry:
                 return entry, number
         return None
 
-    def lookup(self, name: str) -> tuple[Entry, int]:
+    def lookup(self, name: str) -> tuple[Entry[T], int]:
         """Like :meth:`find`, but an unknown name raises :class:`ConfigError` listing the
         valid names."""
         found = self.find(name)

@@ -175,8 +175,14 @@ def ltrobust_script() -> str:
 
 
 def test_completion_script_for_bash_and_it_completes():
+    # typer detects the user's shell from the parent processes; a test has no interactive
+    # shell above it (CI, a detached job), so it names the shell with typer's own switch
+    detect_off = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     res = subprocess.run(
-        [ltrobust_script(), "--show-completion", "bash"], capture_output=True, text=True
+        [ltrobust_script(), "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        env=detect_off,
     )
     assert res.returncode == 0, res.stderr
     assert "complete " in res.stdout and "_LTROBUST_COMPLETE=complete_bash" in res.stdout

@@ -44,7 +44,7 @@ def test_the_three_tables_share_the_style():
     assert "resnet18" in MODELS.names() and "test_cnn" not in MODELS.names()
     assert get_builder("test_cnn").__name__ == "test_cnn"  # hidden rows still resolve
     entry, steps = ATTACKS.lookup("cw35")
-    assert entry.settings["loss"] == "cw" and steps == 35
+    assert entry.settings.loss == "cw" and steps == 35
     assert build_attack("cw35", ThreatModel("linf", 0.1), 0.01).settings()["steps"] == 35
     assert {p.name for p in method_params("reat")} >= {"loss", "tail_form"}
 

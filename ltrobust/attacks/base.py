@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ltrobust.attacks.rng import per_sample_noise
+from ltrobust.attacks.spec import UNIFORM, StartRule
 from ltrobust.attacks.threat import ThreatModel
 
 #: observes every input gradient of an iterative attack: (step index, x_adv N x ..., grad N x ...);
@@ -49,10 +50,10 @@ class Attack(ABC):
 
     #: whether the attack draws a random start (it then needs ``seeds`` or a ``generator``)
     random_start: bool = False
-    #: how a random start is drawn: ``uniform`` in the ball, clipped to the box; ``uniform-noclip``
-    #: not clipped before the first gradient (RoBal's and AT-BSL's evaluation code);
-    #: ``normal-S``: ``x + S * N(0, 1)``, not clipped (AT-BSL's FGSM, S = 0.001)
-    start_kind: str = "uniform"
+    #: how a random start is drawn (:class:`~ltrobust.attacks.spec.StartRule`): uniform in the
+    #: ball, clipped to the box or not before the first gradient (RoBal's and AT-BSL's evaluation
+    #: code), or ``x + sigma * N(0, 1)``, not clipped (AT-BSL's FGSM, sigma = 0.001)
+    start_rule: StartRule = UNIFORM
 
     def __init__(self, threat: ThreatModel, name: str) -> None:
         self.threat = threat
@@ -128,7 +129,8 @@ class Attack(ABC):
     ) -> torch.Tensor:
         if not self.random_start:
             return x.clone()
-        normal = self.threat.norm == "l2" or self.start_kind.startswith("normal-")
+        rule = self.start_rule
+        normal = self.threat.norm == "l2" or rule.kind == "normal"
         if seeds is not None:
             uniform = per_sample_noise(x.shape, seeds)
             gauss = per_sample_noise(x.shape, seeds, normal=True) if normal else uniform
@@ -139,10 +141,9 @@ class Attack(ABC):
             gauss = torch.randn(x.shape, generator=gen, device=dev) if normal else uniform
         uniform = uniform.to(device=x.device, dtype=x.dtype)
         gauss = gauss.to(device=x.device, dtype=x.dtype)
-        if self.start_kind.startswith("normal-"):
-            return x + float(self.start_kind[len("normal-") :]) * gauss
-        clip = self.start_kind != "uniform-noclip"
-        return self.threat.random_start(x, uniform, gauss, clip=clip)
+        if rule.kind == "normal":
+            return x + rule.sigma * gauss
+        return self.threat.random_start(x, uniform, gauss, clip=rule.clip)
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor, seeds: torch.Tensor | None) -> None:
         if x.dim() < 2 or not x.is_floating_point():

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ltrobust.attacks.base import Attack, AttackOutput, GradObserver
+from ltrobust.attacks.spec import UNIFORM, StartRule
 from ltrobust.attacks.threat import ThreatModel
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -28,12 +29,13 @@ class IterativeAttack(Attack):
         loss: ``(logits N x K, y N) -> N`` to maximise (see :mod:`ltrobust.attacks.losses`).
         steps: number of gradient steps.
         step_size: step length in the threat model's norm.
-        random_start: start from a uniform point of the eps-ball instead of ``x``.
+        random_start: start from a random point (see ``start``) instead of ``x``.
         momentum: MIM decay factor, or ``None`` for plain PGD.
         name: short name for reports.
         eot: expectation over transformation: the gradient of every step is the mean over
             ``eot`` forward and backward passes (for randomised models; Athalye et al. 2018).
-        start: how the random start is drawn (see :attr:`Attack.start_kind`).
+        start: how the random start is drawn (see :attr:`Attack.start_rule`); a rule of kind
+            ``none`` means no random start whatever ``random_start`` says.
 
     A call's ``observer`` (see :meth:`Attack.run`) sees every gradient, before momentum.
     """
@@ -49,7 +51,7 @@ class IterativeAttack(Attack):
         momentum: float | None = None,
         name: str = "pgd",
         eot: int = 1,
-        start: str = "uniform",
+        start: StartRule = UNIFORM,
     ) -> None:
         super().__init__(threat, name)
         if steps < 1:
@@ -57,14 +59,12 @@ class IterativeAttack(Attack):
         self.loss = loss
         self.steps = steps
         self.step_size = float(step_size)
-        self.random_start = random_start
+        self.random_start = random_start and start.random
         self.momentum = momentum
         if eot < 1:
             raise ValueError(f"eot must be >= 1, got {eot}")
-        if start not in ("uniform", "uniform-noclip") and not start.startswith("normal-"):
-            raise ValueError(f"unknown start {start!r}")
         self.eot = eot
-        self.start_kind = start
+        self.start_rule = start
         self._freeze()
 
     def _run(
@@ -112,6 +112,6 @@ class IterativeAttack(Attack):
         }
         if self.eot > 1:
             out["eot"] = self.eot
-        if self.random_start and self.start_kind != "uniform":
-            out["start"] = self.start_kind
+        if self.random_start and self.start_rule != UNIFORM:
+            out["start"] = self.start_rule.label
         return out

@@ -2,15 +2,28 @@
 
 ``fgsm, pgd20, pgd100, mim, cw20, cw100, adaptive, adaptive-auto, aa, aa-fast``; ``pgdN`` and
 ``cwN`` for any number of steps N. Every row's settings are data (the loss by name, its logit
-scale, steps, momentum, random start, the AutoAttack version); the factories in
-:mod:`ltrobust.attacks.factories` turn a row into an attack object. This module is torch-free,
-so the CLI validates and lists attack names without loading torch.
+scale, steps, momentum, random start, the AutoAttack version) in a typed
+:class:`~ltrobust.attacks.spec.AttackSpec`, and so are its roles (what the audit uses it for:
+:func:`names_with_role`); the factories in :mod:`ltrobust.attacks.factories` turn a row into an
+attack object. This module is torch-free, so the CLI validates and lists attack names without
+loading torch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from ltrobust.attacks.spec import (
+    NO_START,
+    UNIFORM,
+    UNIFORM_NOCLIP,
+    AttackSpec,
+    Role,
+    StartRule,
+    StepRule,
+)
 from ltrobust.errors import ConfigError
 from ltrobust.registry import Entry, Registry
 from ltrobust.values import parse_names
@@ -21,123 +34,169 @@ if TYPE_CHECKING:
 
 _ITERATIVE = "ltrobust.attacks.factories:iterative"
 _AUTOATTACK = "ltrobust.attacks.factories:autoattack"
+_TORCHATTACKS = "ltrobust.attacks.factories:torchattacks_attack"
 #: logit scale alpha of the ``adaptive`` attack (REAT §5.2)
 ADAPTIVE_SCALE = 10.0
+#: one step of the whole budget (FGSM)
+ONE_STEP = StepRule(relative=1.0)
+QUARTER = StepRule(relative=0.25)
+EIGHTH = StepRule(relative=0.125)
+#: the headline PGD's number of steps, and that of the long run checking its convergence
+HEADLINE_STEPS, LONG_STEPS = 20, 100
 
-ATTACKS = Registry(
+
+def _roles(*roles: Role) -> frozenset[Role]:
+    return frozenset(roles)
+
+
+ATTACKS: Registry[AttackSpec] = Registry(
     "attack",
     [
         Entry(
             "fgsm",
             _ITERATIVE,
             "one signed-gradient step of size eps on CE, from the clean point",
-            {"loss": "ce", "steps": 1, "step_size": "eps", "random_start": False},
+            AttackSpec(
+                "iterative", steps=1, step=ONE_STEP, start=NO_START,
+                roles=_roles("default", "gradient", "single-step"),
+            ),
         ),
         Entry(
             "pgd{N}",
             _ITERATIVE,
             "PGD on CE from a uniform random start in the eps-ball, N steps",
-            {"loss": "ce", "steps": "N"},
-            examples=("pgd20", "pgd100"),
+            AttackSpec(
+                "iterative", roles=_roles("default", "gradient"),
+                number_roles=(
+                    (HEADLINE_STEPS, _roles("headline", "observed")),
+                    (LONG_STEPS, _roles("long")),
+                ),
+            ),
+            examples=(f"pgd{HEADLINE_STEPS}", f"pgd{LONG_STEPS}"),
         ),
         Entry(
             "mim",
             _ITERATIVE,
             "momentum iterative attack (Dong et al.): g <- mu g + grad / mean|grad|, sign step",
-            {"loss": "ce", "steps": 20, "momentum": 1.0},
+            AttackSpec("iterative", steps=20, momentum=1.0, roles=_roles("default", "gradient")),
         ),
         Entry(
             "cw{N}",
             _ITERATIVE,
             "PGD on the Carlini-Wagner margin loss (not the L2 minimisation attack), N steps",
-            {"loss": "cw", "steps": "N"},
+            AttackSpec("iterative", loss="cw", roles=_roles("default", "gradient")),
             examples=("cw20", "cw100"),
         ),
         Entry(
             "adaptive",
             _ITERATIVE,
             "the logit-scaling attack: PGD-20 on CE(10 * logits) (REAT §5.2, AT-BSL's LSA)",
-            {"loss": "ce", "loss_scale": ADAPTIVE_SCALE, "steps": 20},
+            AttackSpec(
+                "iterative", loss_scale=ADAPTIVE_SCALE, steps=20,
+                roles=_roles("default", "logit-scaling"),
+            ),
         ),
         Entry(
             "adaptive-auto",
             _ITERATIVE,
             "PGD-20 on CE of the logits over their per-sample std: invariant to any logit scale",
-            {"loss": "temperature-ce", "steps": 20},
+            AttackSpec(
+                "iterative", loss="temperature-ce", steps=20,
+                roles=_roles("default", "logit-scaling", "strong"),
+            ),
         ),
         Entry(
             "aa",
             _AUTOATTACK,
             "AutoAttack standard (pyautoattack): APGD-CE, APGD-T, FAB-T, Square; worst case",
-            {"version": "standard"},
+            AttackSpec(
+                "autoattack", version="standard", roles=_roles("default", "strong", "components")
+            ),
         ),
         Entry(
             "aa-fast",
             _AUTOATTACK,
             "APGD-CE + APGD-T with AutoAttack's standard settings (RoBal's evaluation)",
-            {"version": "fast"},
+            AttackSpec("autoattack", version="fast", roles=_roles("strong", "components")),
         ),
     ],
-)
+)  # fmt: skip
 
-_TORCHATTACKS = "ltrobust.attacks.factories:torchattacks_attack"
 #: RoBal's evaluation budget relative to CIFAR's 8/255: eps 0.031, step 0.0078 (its configs)
 ROBAL_EPS = 0.031 / (8 / 255)
-ROBAL_STEP = 0.0078 / 0.031
+ROBAL_STEP = StepRule(relative=0.0078 / 0.031)
+#: AT-BSL's FGSM start: x + 0.001 N(0, 1), not clipped
+ATBSL_START = StartRule("normal", clip=False, sigma=0.001)
 
 
-def _protocol(name: str, factory: str, description: str, **settings: object) -> Entry:
+def _protocol(name: str, factory: str, description: str, spec: AttackSpec) -> Entry[AttackSpec]:
     """An attack of a paper's evaluation protocol (docs/PROTOCOLS.md): listed apart, run by
     ``--protocol``; budgets and steps keep their ratio to the audit's eps."""
-    return Entry(name, factory, description, settings, hidden=True)
+    return Entry(name, factory, description, spec, hidden=True)
+
+
+def _it(
+    loss: str,
+    steps: int,
+    step: StepRule,
+    *,
+    start: StartRule = UNIFORM,
+    kappa: float = 50.0,
+    loss_scale: float = 1.0,
+    momentum: float | None = None,
+    eps_scale: float = 1.0,
+) -> AttackSpec:
+    """A protocol's iterative row."""
+    return AttackSpec(
+        "iterative", loss=loss, steps=steps, step=step, start=start, kappa=kappa,
+        loss_scale=loss_scale, momentum=momentum, eps_scale=eps_scale,
+    )  # fmt: skip
+
+
+def _ta(attack: str, steps: int | None = None, step: StepRule | None = None) -> AttackSpec:
+    return AttackSpec("torchattacks", backend_attack=attack, steps=steps, step=step or StepRule())
 
 
 for _entry in (
-    _protocol("robal-fgsm", _ITERATIVE, "RoBal's FGSM (eps 0.031)", loss="ce", steps=1,
-              step_size="eps", random_start=False, eps_scale=ROBAL_EPS),
+    _protocol("robal-fgsm", _ITERATIVE, "RoBal's FGSM (eps 0.031)",
+              _it("ce", 1, ONE_STEP, start=NO_START, eps_scale=ROBAL_EPS)),
     _protocol("robal-pgd20", _ITERATIVE, "RoBal's PGD-20 (eps 0.031, step 0.0078, unclipped start)",
-              loss="ce", steps=20, step_size=f"eps*{ROBAL_STEP!r}", start="uniform-noclip",
-              eps_scale=ROBAL_EPS),
-    _protocol("robal-mim20", _ITERATIVE, "RoBal's MIM (20 steps of 0.0078, momentum 1)", loss="ce",
-              steps=20, momentum=1.0, step_size=f"eps*{ROBAL_STEP!r}", start="uniform-noclip",
-              eps_scale=ROBAL_EPS),
-    _protocol("robal-cw20", _ITERATIVE, "RoBal's CW-20 (kappa 50, step 0.0078)", loss="cw",
-              kappa=50.0, steps=20, step_size=f"eps*{ROBAL_STEP!r}", start="uniform-noclip",
-              eps_scale=ROBAL_EPS),
+              _it("ce", 20, ROBAL_STEP, start=UNIFORM_NOCLIP, eps_scale=ROBAL_EPS)),
+    _protocol("robal-mim20", _ITERATIVE, "RoBal's MIM (20 steps of 0.0078, momentum 1)",
+              _it("ce", 20, ROBAL_STEP, momentum=1.0, start=UNIFORM_NOCLIP, eps_scale=ROBAL_EPS)),
+    _protocol("robal-cw20", _ITERATIVE, "RoBal's CW-20 (kappa 50, step 0.0078)",
+              _it("cw", 20, ROBAL_STEP, kappa=50.0, start=UNIFORM_NOCLIP, eps_scale=ROBAL_EPS)),
     _protocol("robal-aa", _AUTOATTACK, "RoBal's AutoAttack: APGD-CE + APGD-T at eps 0.031",
-              version="fast", eps_scale=ROBAL_EPS),
-    _protocol("atbsl-fgsm", _ITERATIVE, "AT-BSL's FGSM (start x + 0.001 N(0, 1))", loss="ce",
-              steps=1, step_size="eps", start="normal-0.001"),
-    _protocol("atbsl-pgd20", _ITERATIVE, "AT-BSL's PGD-20 (step eps/4, unclipped start)", loss="ce",
-              steps=20, step_size="eps*0.25", start="uniform-noclip"),
-    _protocol("atbsl-cw20", _ITERATIVE, "AT-BSL's CW-20 (kappa 50, step eps/4)", loss="cw",
-              kappa=50.0, steps=20, step_size="eps*0.25", start="uniform-noclip"),
-    _protocol("atbsl-lsa", _ITERATIVE, "AT-BSL's LSA: PGD-20 on CE(10 z)", loss="ce",
-              loss_scale=10.0, steps=20, step_size="eps*0.25", start="uniform-noclip"),
+              AttackSpec("autoattack", version="fast", eps_scale=ROBAL_EPS)),
+    _protocol("atbsl-fgsm", _ITERATIVE, "AT-BSL's FGSM (start x + 0.001 N(0, 1))",
+              _it("ce", 1, ONE_STEP, start=ATBSL_START)),
+    _protocol("atbsl-pgd20", _ITERATIVE, "AT-BSL's PGD-20 (step eps/4, unclipped start)",
+              _it("ce", 20, QUARTER, start=UNIFORM_NOCLIP)),
+    _protocol("atbsl-cw20", _ITERATIVE, "AT-BSL's CW-20 (kappa 50, step eps/4)",
+              _it("cw", 20, QUARTER, kappa=50.0, start=UNIFORM_NOCLIP)),
+    _protocol("atbsl-lsa", _ITERATIVE, "AT-BSL's LSA: PGD-20 on CE(10 z)",
+              _it("ce", 20, QUARTER, loss_scale=10.0, start=UNIFORM_NOCLIP)),
     _protocol("ta-aa", _TORCHATTACKS, "torchattacks 3.5.1 AutoAttack(n_classes=C): 10 iterations, "
-              "C - 1 targets", attack="AutoAttack"),
-    _protocol("ta-fgsm", _TORCHATTACKS, "torchattacks 3.5.1 FGSM", attack="FGSM"),
-    _protocol("ta-pgd20", _TORCHATTACKS, "torchattacks 3.5.1 PGD-20, step eps/4", attack="PGD",
-              steps=20, step_size="eps*0.25"),
-    _protocol("ta-pgd20-slow", _TORCHATTACKS, "torchattacks 3.5.1 PGD-20, step eps/8", attack="PGD",
-              steps=20, step_size="eps*0.125"),
+              "C - 1 targets", _ta("AutoAttack")),
+    _protocol("ta-fgsm", _TORCHATTACKS, "torchattacks 3.5.1 FGSM", _ta("FGSM")),
+    _protocol("ta-pgd20", _TORCHATTACKS, "torchattacks 3.5.1 PGD-20, step eps/4",
+              _ta("PGD", 20, QUARTER)),
+    _protocol("ta-pgd20-slow", _TORCHATTACKS, "torchattacks 3.5.1 PGD-20, step eps/8",
+              _ta("PGD", 20, EIGHTH)),
     _protocol("ta-pgd100-slow", _TORCHATTACKS, "torchattacks 3.5.1 PGD-100, step eps/8",
-              attack="PGD", steps=100, step_size="eps*0.125"),
-    _protocol("robustlt-cw20", _ITERATIVE, "RobustLT's CW-20 (kappa 0, step eps/8)", loss="cw",
-              kappa=0.0, steps=20, step_size="eps*0.125"),
-    _protocol("mcat-pgd20", _ITERATIVE, "MCAT's PGD-20 (step eps/4)", loss="ce", steps=20,
-              step_size="eps*0.25"),
-    _protocol("reat-pgd100", _ITERATIVE, "REAT's PGD-100 (step assumed eps/4)", loss="ce",
-              steps=100, step_size="eps*0.25"),
+              _ta("PGD", 100, EIGHTH)),
+    _protocol("robustlt-cw20", _ITERATIVE, "RobustLT's CW-20 (kappa 0, step eps/8)",
+              _it("cw", 20, EIGHTH, kappa=0.0)),
+    _protocol("mcat-pgd20", _ITERATIVE, "MCAT's PGD-20 (step eps/4)", _it("ce", 20, QUARTER)),
+    _protocol("reat-pgd100", _ITERATIVE, "REAT's PGD-100 (step assumed eps/4)",
+              _it("ce", 100, QUARTER)),
     _protocol("reat-cw100", _ITERATIVE, "REAT's CW-100 (kappa 50 and step eps/4 assumed)",
-              loss="cw", kappa=50.0, steps=100, step_size="eps*0.25"),
+              _it("cw", 100, QUARTER, kappa=50.0)),
 ):  # fmt: skip
     ATTACKS.add(_entry)
 
 #: every named attack in table order (the protocols' own attacks are listed apart)
 ATTACK_NAMES = tuple(ATTACKS.names())
-#: the audit's default: every named attack except aa-fast, which aa contains
-DEFAULT_ATTACKS = tuple(name for name in ATTACK_NAMES if name != "aa-fast")
 
 
 def check_attack_name(name: str) -> None:
@@ -155,14 +214,53 @@ def parse_attack_list(text: str) -> list[str]:
     return names
 
 
-def attack_settings(name: str) -> dict[str, object]:
-    """The table's settings of ``name`` with ``N`` filled in (``pgd50`` -> steps 50)."""
+def attack_spec(name: str) -> AttackSpec:
+    """The table's row of ``name`` with a pattern's N filled in (``pgd50`` -> steps 50)."""
     entry, number = ATTACKS.lookup(name)
-    return {k: (number if v == "N" else v) for k, v in entry.settings.items()}
+    return entry.settings.with_steps(number) if entry.is_pattern else entry.settings
+
+
+def attack_roles(name: str) -> frozenset[Role]:
+    """The roles of the attack ``name`` (``pgd20``: its pattern's and those of N = 20)."""
+    entry, number = ATTACKS.lookup(name)
+    return entry.settings.roles_of(number)
+
+
+def names_with_role(role: Role, names: Iterable[str] | None = None) -> list[str]:
+    """Those of ``names`` (default: every name of the table, hidden and examples included)
+    whose attack has ``role``, in order; unknown names are left out."""
+    pool = ATTACKS.names(hidden=True) if names is None else list(names)
+    return [n for n in pool if n in ATTACKS and role in attack_roles(n)]
+
+
+def name_with_role(role: Role) -> str:
+    """The one listed name with ``role`` (``headline`` -> ``pgd20``); a table without exactly
+    one is a programming error."""
+    found = names_with_role(role)
+    if len(found) != 1:
+        raise ValueError(f"the attack table needs one {role} attack, has {found}")
+    return found[0]
 
 
 def build_attack(name: str, threat: ThreatModel, step_size: float, *, seed: int = 0) -> Attack:
     """Build the attack called ``name`` for ``threat`` with iterative step ``step_size``."""
     entry, _ = ATTACKS.lookup(name)
-    attack: Attack = entry.load()(name, threat, step_size, seed, attack_settings(name))
+    attack: Attack = entry.load()(name, threat, step_size, seed, attack_spec(name))
     return attack
+
+
+def build_variant(
+    name: str, threat: ThreatModel, step_size: float, *, label: str, seed: int = 0, **changes: Any
+) -> Attack:
+    """The attack ``name`` with some of its row's fields changed (``loss_scale``, ``eot``), named
+    ``label`` in reports: the kappa sweep's and the escalation's PGD-20 are variants of the
+    table's row, not attacks of their own."""
+    entry, _ = ATTACKS.lookup(name)
+    spec = replace(attack_spec(name), **changes)
+    attack: Attack = entry.load()(label, threat, step_size, seed, spec)
+    return attack
+
+
+#: the audit's default: the named attacks of rows with the ``default`` role (not aa-fast, which
+#: aa contains)
+DEFAULT_ATTACKS = tuple(name for name in ATTACK_NAMES if "default" in attack_roles(name))

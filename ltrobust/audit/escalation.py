@@ -25,8 +25,7 @@ import torch
 
 from ltrobust.attacks.autoattack import AutoAttackAdapter
 from ltrobust.attacks.base import Attack
-from ltrobust.attacks.iterative import IterativeAttack
-from ltrobust.attacks.losses import CrossEntropy
+from ltrobust.attacks.registry import build_variant, name_with_role
 from ltrobust.audit.config import DiagnosticsConfig
 from ltrobust.audit.session import AuditSession
 from ltrobust.metrics.recall import group_means
@@ -70,18 +69,17 @@ def reasons(diag: dict[str, Any], cfg: DiagnosticsConfig) -> dict[str, str]:
     return out
 
 
+#: the attack whose EOT variant the escalation runs (PGD-20)
+HEADLINE = name_with_role("headline")
+
+
 def attacks_for(kind: str, session: AuditSession, cfg: DiagnosticsConfig) -> list[Attack]:
     """The escalation attacks of ``kind`` (``square`` or ``eot``)."""
     threat, seed = session.threat, session.seed
     if kind == "square":
         return [AutoAttackAdapter(threat, version="square", seed=seed, name="square")]
-    eot_pgd = IterativeAttack(
-        threat,
-        CrossEntropy(),
-        steps=20,
-        step_size=session.step,
-        name="pgd20-eot",
-        eot=cfg.eot_draws,
+    eot_pgd = build_variant(
+        HEADLINE, threat, session.step, label=f"{HEADLINE}-eot", seed=seed, eot=cfg.eot_draws
     )
     return [AutoAttackAdapter(threat, version="rand", seed=seed, name="aa-rand"), eot_pgd]
 

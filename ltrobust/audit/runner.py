@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ltrobust.attacks.autoattack import steps_to
-from ltrobust.attacks.registry import build_attack
+from ltrobust.attacks.registry import build_attack, name_with_role, names_with_role
 from ltrobust.audit.config import AuditConfig, DiagnosticsConfig
 from ltrobust.audit.diagnostics import is_randomised
 from ltrobust.audit.escalation import run_escalations
@@ -33,9 +33,9 @@ from ltrobust.report.schema import AuditReport, Outcome
 from ltrobust.runtime.progress import PlanProgress, StepProgress
 
 #: AutoAttack's versions, whose passes report which component broke each sample
-AUTOATTACKS = ("aa", "aa-fast")
+AUTOATTACKS = tuple(names_with_role("components"))
 #: the attack whose gradients the zero-gradient diagnostics observe
-OBSERVED = "pgd20"
+OBSERVED = name_with_role("observed")
 
 
 @dataclass

@@ -20,8 +20,7 @@ from typing import Any
 import torch
 
 from ltrobust.attacks.autoattack import AutoAttackAdapter
-from ltrobust.attacks.iterative import IterativeAttack
-from ltrobust.attacks.losses import CrossEntropy
+from ltrobust.attacks.registry import build_variant, name_with_role
 from ltrobust.audit.config import DiagnosticsConfig
 from ltrobust.audit.diagnostics import LogitScale, unbounded_attack
 from ltrobust.audit.session import AuditSession, CleanResult
@@ -35,6 +34,10 @@ class SweepResult:
 
     section: dict[str, Any]
     preds: dict[str, torch.Tensor]
+
+
+#: the attack the sweep repeats at every kappa: the one the zero-gradient diagnostics observe
+SWEPT = name_with_role("observed")
 
 
 def _key(name: str, kappa: float) -> str:
@@ -64,23 +67,20 @@ def run_sweep(
     groups, y = session.info.groups, session.y
     rows, preds = [], {}
     for kappa in kappas:
-        if kappa == 0 and "pgd20" in adv_preds:
-            pgd, zero = adv_preds["pgd20"], pgd_zero
+        if kappa == 0 and SWEPT in adv_preds:
+            pgd, zero = adv_preds[SWEPT], pgd_zero
         else:
-            attack = IterativeAttack(
-                session.threat,
-                CrossEntropy(scale=10.0 ** (-kappa)),
-                steps=20,
-                step_size=session.step,
-                name=_key("pgd20", kappa),
+            label = _key(SWEPT, kappa)
+            attack = build_variant(
+                SWEPT, session.threat, session.step, label=label, loss_scale=10.0 ** (-kappa)
             )
-            res = session.attack(attack, _key("pgd20", kappa), salt="pgd20", observe=True)
+            res = session.attack(attack, label, salt=SWEPT, observe=True)
             pgd, zero = res.pred, res.zero_grad
-            preds[_key("pgd20", kappa)] = pgd
+            preds[label] = pgd
         row = {
             "kappa": kappa,
             "clean": accuracy_by_group(clean.sweep[kappa], y, groups),
-            "pgd20": accuracy_by_group(pgd, y, groups),
+            SWEPT: accuracy_by_group(pgd, y, groups),
             "invariant": None,
             "invariant_attack": None,
             "zero_grad": _zero_grad(zero, y, groups),

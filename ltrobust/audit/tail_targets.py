@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ltrobust.attacks.autoattack import TailTargetedAPGD
+from ltrobust.attacks.registry import names_with_role
 from ltrobust.audit.config import AuditConfig
 from ltrobust.audit.session import AuditSession, CleanResult
 from ltrobust.metrics.recall import group_means
@@ -28,7 +29,7 @@ AA_TARGETS = 9
 def wants_aa_targets(config: AuditConfig, num_classes: int) -> bool:
     """Whether the audit reports AutoAttack's targets: with ``--aa-tail-targets``, or with
     ``aa``/``aa-fast`` on more than ``AA_TARGETS + 1`` classes (else every class is a target)."""
-    uses_aa = any(a in ("aa", "aa-fast") for a in config.attacks)
+    uses_aa = bool(names_with_role("components", config.attacks))
     return config.aa_tail_targets or (uses_aa and num_classes > AA_TARGETS + 1)
 
 

@@ -27,12 +27,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ltrobust.attacks.registry import name_with_role, names_with_role
+from ltrobust.attacks.spec import Role
 from ltrobust.audit.config import Thresholds
 from ltrobust.metrics.collapse import CHANCE_MARGIN, ONE_CLASS_EXCESS, collapse_of
 from ltrobust.report.schema import Outcome
 
-GRADIENT_ATTACKS = ("pgd20", "pgd100", "mim", "cw20", "cw100", "fgsm")
-STRONG_ATTACKS = ("adaptive-auto", "aa", "aa-fast")
+#: the attack whose inflation the verdict reports (PGD-20), and the one the kappa sweep repeats;
+#: the other attacks a check needs come from the attack table by role
+HEADLINE = name_with_role("headline")
+SWEPT = name_with_role("observed")
+_STRONG = ", ".join(names_with_role("strong"))
 MODEL_CHECKS = ("softmax_outputs", "randomised", "one_class_predictions", "chance_level")
 #: the checks that make every scope's verdict ``degenerate``
 DEGENERATE_CHECKS = ("one_class_predictions", "chance_level")
@@ -76,6 +81,11 @@ def _diff(a: float | None, b: float | None) -> float | None:
 def _min_opt(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return min(present) if present else None
+
+
+def _min_role(values: Mapping[str, float | None], role: Role) -> float | None:
+    """The lowest of ``values`` over the attacks with ``role`` (None if none is there)."""
+    return _min_opt([values[name] for name in names_with_role(role, values)])
 
 
 class _Checker:
@@ -145,22 +155,24 @@ def scope_checks(
 ) -> list[dict[str, Any]]:
     """Every check that can be computed for one scope (attacks not run are skipped)."""
     acc = {name: scope_value(o, scope) for name, o in attacks.items()}
-    pgd, c = acc.get("pgd20"), _Checker(scope, n, th)
-    if "fgsm" in acc and pgd is not None:
+    pgd, c = acc.get(HEADLINE), _Checker(scope, n, th)
+    single = _min_role(acc, "single-step")
+    if single is not None and pgd is not None:
         c.add(
             "fgsm_beats_pgd",
-            _diff(pgd, acc["fgsm"]),
+            _diff(pgd, single),
             th.fgsm_margin,
             "single-step FGSM is stronger than iterative PGD-20",
         )
-    if "pgd100" in acc and pgd is not None:
+    long = _min_role(acc, "long")
+    if long is not None and pgd is not None:
         c.add(
             "steps_not_converged",
-            _diff(pgd, acc["pgd100"]),
+            _diff(pgd, long),
             th.steps_gap,
             "PGD-100 is well below PGD-20: PGD has not converged",
         )
-    adaptive = _min_opt([acc.get("adaptive"), acc.get("adaptive-auto")])
+    adaptive = _min_role(acc, "logit-scaling")
     if adaptive is not None and pgd is not None:
         c.add(
             "adaptive_gap",
@@ -168,11 +180,11 @@ def scope_checks(
             th.adaptive_gap,
             "a logit-scaling adaptive attack beats PGD-20",
         )
-    aa = _min_opt([acc.get("aa"), acc.get("aa-fast")])
+    aa = _min_role(acc, "components")
     if aa is not None and pgd is not None:
         c.add("pgd_aa_gap", _diff(pgd, aa), th.aa_gap, "AutoAttack is well below PGD-20")
     if diag.get("sweep") and pgd is not None:
-        lowest = _min_opt([_pick(r["pgd20"], scope) for r in diag["sweep"]["rows"]])
+        lowest = _min_opt([_pick(r[SWEPT], scope) for r in diag["sweep"]["rows"]])
         c.add(
             "kappa_sensitivity",
             _diff(pgd, lowest),
@@ -253,15 +265,15 @@ def judge_scope(
     flags = [
         c for c in checks if c["triggered"] and (c["group"] == scope or c["name"] in MODEL_CHECKS)
     ]
-    headline = inflation.get("pgd20")
+    headline = inflation.get(HEADLINE)
     if headline is None:
-        headline = _min_opt([inflation.get(a) for a in GRADIENT_ATTACKS])
+        headline = _min_role(inflation, "gradient")
     if headline is None:  # no gradient attack run (e.g. AutoAttack alone): the least inflated
         headline = _min_opt(list(inflation.values()))
     n = scope_size(worst, scope) if worst is not None else 0
     big = headline is not None and headline > th.inflation and headline * n >= th.min_samples
     masking = any(c["name"] in MASKING_CHECKS for c in flags)
-    strong = invariant_run or any(a in attacks for a in STRONG_ATTACKS)
+    strong = invariant_run or bool(names_with_role("strong", attacks))
     dead = scope_value(clean, scope) == 0 and scope_size(clean, scope) > 0 if clean else False
     if dead or any(c["name"] in DEGENERATE_CHECKS for c in flags):
         verdict = "degenerate"
@@ -271,11 +283,7 @@ def judge_scope(
         verdict = "suspect"
     else:
         verdict = "reliable"
-    notes = (
-        []
-        if strong
-        else ["no scale-invariant attack run (adaptive-auto, aa, aa-fast or the sweep's APGD-DLR)"]
-    )
+    notes = [] if strong else [f"no scale-invariant attack run ({_STRONG} or the sweep's APGD-DLR)"]
     if big and not masking and headline is not None:
         notes.append(f"PGD-20 is {100 * headline:.1f} points above the believed accuracy")
     if dead:

@@ -36,7 +36,7 @@ def _json() -> str:
                 "pattern": entry.is_pattern,
                 "examples": list(entry.examples),
                 "description": entry.description,
-                "settings": dict(entry.settings),
+                "settings": entry.settings.summary(),
                 "default": [n for n in names if n in DEFAULT_ATTACKS],
             }
         )
@@ -79,7 +79,7 @@ def attacks_command(
             stdout.print(f"\n[bold]{label}[/]{tag}", highlight=False, soft_wrap=True)
             stdout.print(f"  {entry.description}", highlight=False, soft_wrap=True)
             stdout.print(
-                f"  [dim]{_settings(dict(entry.settings))}[/]", highlight=False, soft_wrap=True
+                f"  [dim]{_settings(entry.settings.summary())}[/]", highlight=False, soft_wrap=True
             )
         stdout.print(
             f"\ndefault list: {','.join(DEFAULT_ATTACKS)}; choose with --attacks NAME,NAME",
