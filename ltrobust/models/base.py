@@ -60,3 +60,24 @@ class ImageClassifier(nn.Module):
             self.replace_head(value)
             return
         super().__setattr__(name, value)
+
+
+class WrappedClassifier(ImageClassifier):
+    """Another library's classifier (timm, torchvision) as an :class:`ImageClassifier`: the
+    library's module is ``model`` and its classifier layer the submodule at
+    ``classifier_path``, which ``head`` returns and ``replace_head`` swaps."""
+
+    def __init__(self, model: nn.Module, classifier_path: str) -> None:
+        super().__init__()
+        self.model = model
+        self.classifier_path = classifier_path
+
+    @property
+    def head(self) -> nn.Module:
+        """The library's classifier layer."""
+        return self.model.get_submodule(self.classifier_path)
+
+    def replace_head(self, module: nn.Module) -> None:
+        parent_path, _, name = self.classifier_path.rpartition(".")
+        parent = self.model.get_submodule(parent_path) if parent_path else self.model
+        nn.Module.__setattr__(parent, name, module)

@@ -23,7 +23,7 @@ from torch import nn
 from ltrobust.errors import ConfigError, ModelLoadError
 from ltrobust.readlog import note_read
 
-from .base import ImageClassifier
+from .base import WrappedClassifier
 from .formats import LoadedModel, LoadRequest, load_strict
 from .readers import is_safetensors, read_torch
 from .statedict import find_state_dict, strip_prefixes, strip_wrappers
@@ -43,26 +43,14 @@ def _timm() -> Any:
     return timm
 
 
-class TimmClassifier(ImageClassifier):
+class TimmClassifier(WrappedClassifier):
     """A timm model as an :class:`ImageClassifier`: ``forward`` is timm's, ``features`` its
     pre-logits (``forward_head(..., pre_logits=True)``) and ``head`` its classifier."""
 
     def __init__(self, model: nn.Module, name: str) -> None:
-        super().__init__()
-        self.model = model
-        self.timm_name = name
         cfg = getattr(model, "pretrained_cfg", None) or {}
-        self.classifier_path = str(cfg.get("classifier") or "fc")
-
-    @property
-    def head(self) -> nn.Module:
-        """timm's classifier layer."""
-        return self.model.get_submodule(self.classifier_path)
-
-    def replace_head(self, module: nn.Module) -> None:
-        parent_path, _, name = self.classifier_path.rpartition(".")
-        parent = self.model.get_submodule(parent_path) if parent_path else self.model
-        nn.Module.__setattr__(parent, name, module)
+        super().__init__(model, str(cfg.get("classifier") or "fc"))
+        self.timm_name = name
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         m: Any = self.model

@@ -23,7 +23,7 @@ from torch import nn
 from ltrobust.errors import ConfigError, ModelLoadError
 from ltrobust.readlog import note_read
 
-from .base import ImageClassifier
+from .base import WrappedClassifier
 from .checkpoint import FORMAT_NAME
 from .formats import LoadedModel, LoadRequest, from_ltrobust, load_strict, normalization_warning
 from .readers import is_safetensors, read_torch
@@ -58,25 +58,13 @@ def _last_linear(model: nn.Module) -> str:
     return path
 
 
-class TorchvisionClassifier(ImageClassifier):
+class TorchvisionClassifier(WrappedClassifier):
     """A torchvision classifier as an :class:`ImageClassifier`: ``forward`` is torchvision's
     and ``head`` its last linear layer (``fc``, ``classifier.N`` or ``heads.head``)."""
 
     def __init__(self, model: nn.Module, name: str) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model, _last_linear(model))
         self.torchvision_name = name
-        self.classifier_path = _last_linear(model)
-
-    @property
-    def head(self) -> nn.Module:
-        """torchvision's classifier layer."""
-        return self.model.get_submodule(self.classifier_path)
-
-    def replace_head(self, module: nn.Module) -> None:
-        parent_path, _, name = self.classifier_path.rpartition(".")
-        parent = self.model.get_submodule(parent_path) if parent_path else self.model
-        nn.Module.__setattr__(parent, name, module)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The input of the classifier layer, captured with a forward hook."""
