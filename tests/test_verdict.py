@@ -193,13 +193,15 @@ def test_sweep_command(setup, tmp_path):
             "0.1",
             "--step",
             "0.02",
-            "--quiet",
             "--out",
             str(tmp_path / "s"),
         ],
     )
     assert result.exit_code == 0, result.output
     assert "kappa sweep" in result.output and "inflated" in result.output
+    # stderr is no terminal here: plain progress lines a log can read, named after the command
+    assert "[sweep] plan: 5 passes over 240 samples" in result.stderr
+    assert "[sweep] clean: start, 240 samples" in result.stderr
     sweep = json.loads((tmp_path / "s" / "report.json").read_text())["diagnostics"]["sweep"]
     pgd = {r["kappa"]: r["pgd20"]["overall"] for r in sweep["rows"]}
     assert pgd[3.0 if 3.0 in pgd else 4.0] < pgd[0.0] - 0.2  # undoing the x1e3 restores PGD

@@ -13,7 +13,7 @@ from typing import Any
 from ltrobust.audit.config import AuditConfig
 from ltrobust.cli.common import shown, stdout, warn
 from ltrobust.cli.options import OptionSet, command, flag_option
-from ltrobust.cli.progress import RichProgress
+from ltrobust.cli.progress import make_progress
 from ltrobust.cli.shared import ARCHS, MODEL, QUIET, command_line, default_out_dir
 from ltrobust.fileio import check_output_dir, write_all
 
@@ -63,7 +63,7 @@ def sweep_command(model: str, out: Path | None, quiet: bool, options: dict[str, 
         check_output_dir(out)
     elif config.dataset is not None:
         check_output_dir(sweep_dir(model, config.dataset))
-    with RichProgress(enabled=not quiet) as progress, cli_wording():
+    with make_progress(enabled=not quiet, prefix="sweep") as progress, cli_wording():
         report = audit(model, config=config, progress=progress, command=command_line())
     target = out if out is not None else sweep_dir(model, report.dataset["name"])
     write_all([(target / "report.json", lambda: report.save(str(target / "report.json")))])
