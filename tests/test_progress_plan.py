@@ -10,13 +10,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 from typer.testing import CliRunner
 
 from ltrobust.audit.config import AuditConfig
@@ -26,29 +24,17 @@ from ltrobust.cli.main import app
 from ltrobust.report.validate import ReportSchemaError, validate_report
 
 from .conftest import EPS, save_audit_set
+from .test_audit_resume import Slow
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-
-
-class Paused(nn.Module):
-    """The session's CNN with a pause in every forward pass, so that a pass lasts long enough
-    for progress lines (saved pickled, loaded with ``--unsafe-load``)."""
-
-    def __init__(self, net: nn.Module, pause: float) -> None:
-        super().__init__()
-        self.net, self.pause = net, pause
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        time.sleep(self.pause)
-        return self.net(x)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, trained_cnn, balanced_test):
     d = tmp_path_factory.mktemp("progress")
     save_audit_set(d, balanced_test)
-    torch.save(Paused(trained_cnn, 0.004), d / "slow.pt")
+    torch.save(Slow(trained_cnn, 0.004), d / "slow.pt")  # pickled: --unsafe-load
     return d
 
 
