@@ -1,7 +1,7 @@
 """One registry style for architectures, attacks and training methods: a declarative table.
 
-Each :class:`Entry` maps a name (or a name pattern with one number, ``pgd{N}``) to a factory, a
-one-line description and its settings: the table's row type ``T`` (a typed spec such as the
+Each :class:`Entry` maps a name (or a name pattern with one number, ``pgd{N}``) to a factory
+(or none, for a table of data), a one-line description and its settings: the table's row type ``T`` (a typed spec such as the
 attack table's :class:`~ltrobust.attacks.spec.AttackSpec`, or a mapping: fixed parameters, or for
 training methods the :class:`~ltrobust.settings.Param` hyper-parameters). ``Registry[T]`` holds
 rows of one type. A factory may be given as
@@ -33,7 +33,8 @@ class Entry(Generic[T]):
 
     Attributes:
         name: the name, or a pattern with one ``{N}`` (``pgd{N}``: pgd1 ... pgd99999).
-        factory: a callable, or ``"module:attribute"`` imported by :meth:`load`.
+        factory: a callable, or ``"module:attribute"`` imported by :meth:`load`; None for a
+            table of data only (the protocols), whose rows nothing builds.
         description: one line for lists and ``--help``.
         settings: the entry's settings, as data (the table's row type).
         examples: names a pattern stands for in lists (``pgd20``, ``pgd100``).
@@ -41,7 +42,7 @@ class Entry(Generic[T]):
     """
 
     name: str
-    factory: Callable[..., Any] | str
+    factory: Callable[..., Any] | str | None
     description: str
     settings: T = field(default_factory=dict)  # type: ignore[assignment]
     examples: tuple[str, ...] = ()
@@ -69,6 +70,8 @@ class Entry(Generic[T]):
         """The factory (importing ``module:attribute`` on first use)."""
         if callable(self.factory):
             return self.factory
+        if self.factory is None:
+            raise TypeError(f"{self.name!r} is a row of data: nothing builds it")
         module, _, attr = self.factory.partition(":")
         return getattr(importlib.import_module(module), attr)
 

@@ -223,8 +223,8 @@ def test_the_shared_formulas():
     assert first_of_each_class(y, [9, 0, 1]) == [0, 2, 3, 6, 9]  # a class short of its size
     # MCAT's tail: classes with fewer than 20 training images; null when there is none
     ok = [True, False, True, True, False, False, True, True, True, False]
-    assert extra_scores({"tail_below": 20}, ok, y, [50, 20, 10]) == {"tail_below_20": 2 / 3}
-    assert extra_scores({"tail_below": 5}, ok, y, [50, 20, 10]) == {"tail_below_5": None}
+    assert extra_scores(ok, y, [50, 20, 10], tail_below=20) == {"tail_below_20": 2 / 3}
+    assert extra_scores(ok, y, [50, 20, 10], tail_below=5) == {"tail_below_5": None}
 
 
 def test_compare_shows_each_protocols_headline_metric(audited):

@@ -74,7 +74,7 @@ def test_a_protocol_scores_rows_on_their_own_and_strict_is_the_worst_case():
         "aa": torch.tensor([1, 0, 0, 0, 1, 0, 1, 1]),
     }
     rows = {
-        ("reat", label): attack for label, attack in PROTOCOLS.lookup("reat")[0].settings["rows"]
+        ("reat", label): attack for label, attack in PROTOCOLS.lookup("reat")[0].settings.rows
     }
     robust = clean == y
     for p in preds.values():
@@ -203,11 +203,11 @@ def test_each_headline_is_the_one_the_docs_cite(name):
     """Headline row, metric and published groups of each protocol are the ones its paper's
     abstract and main table give, as docs/PROTOCOLS.md cites them."""
     row, metric, published = _headline_table()[name]
-    settings = PROTOCOLS.lookup(name)[0].settings
-    assert (settings["headline"], settings["headline_metric"]) == (row, metric)
+    spec = PROTOCOLS.lookup(name)[0].settings
+    assert (spec.headline, spec.headline_metric) == (row, metric)
     cited = {"none": (), "all": ALL_GROUPS}.get(published, tuple(published.split(", ")))
-    assert settings["groups_published"] == cited
-    assert settings["headline"] in [label for label, _ in settings["rows"]] or name == "strict"
+    assert spec.groups_published == cited
+    assert spec.headline in [label for label, _ in spec.rows] or name == "strict"
     assert metric in HEADLINE_METRICS and set(cited) <= set(ALL_GROUPS)
 
 
@@ -216,8 +216,8 @@ def test_the_docs_cite_every_protocol_and_the_report_knows_every_metric():
     assert REPORT_METRICS == HEADLINE_METRICS  # the report layer may not import the table
     # the headlines the issue names: REAT leads with AutoAttack, TAET with balanced robustness
     reat, taet = (PROTOCOLS.lookup(n)[0].settings for n in ("reat", "taet"))
-    assert (reat["headline"], reat["headline_metric"]) == ("AA", "overall")
-    assert (taet["headline"], taet["headline_metric"]) == ("PGD-20", "balanced")
+    assert (reat.headline, reat.headline_metric) == ("AA", "overall")
+    assert (taet.headline, taet.headline_metric) == ("PGD-20", "balanced")
 
 
 def _toy_sections() -> tuple[dict[str, Any], dict[str, list[int]]]:

@@ -19,7 +19,7 @@ import torch
 from ltrobust.attacks.registry import build_attack
 from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.config import AuditConfig
-from ltrobust.audit.protocols import PROTOCOLS, protocol_attacks
+from ltrobust.audit.protocols import PROTOCOLS, ProtocolSpec, protocol_attacks
 from ltrobust.audit.session import DataInfo
 from ltrobust.data.profile import lt_counts
 from ltrobust.errors import ConfigError
@@ -138,11 +138,13 @@ def _gap(
 
 
 def _extra(
-    entry_settings: Mapping[str, Any], ok: torch.Tensor, y: torch.Tensor, counts: Sequence[int]
+    spec: ProtocolSpec, ok: torch.Tensor, y: torch.Tensor, counts: Sequence[int]
 ) -> dict[str, Any]:
     """Metrics one protocol adds: MCAT's tail, RoBal's block sums (see
     :func:`ltrobust.report.protocol_scores.extra_scores`)."""
-    return extra_scores(entry_settings, ok.tolist(), y.tolist(), counts)
+    return extra_scores(
+        ok.tolist(), y.tolist(), counts, block_sums=spec.block_sums, tail_below=spec.tail_below
+    )
 
 
 def protocol_section(
@@ -159,44 +161,40 @@ def protocol_section(
     """What protocol ``name`` would publish on the audited samples, and its gap to strict;
     ``eps`` (the audit's budget) says in ``budget`` whether it is the paper's."""
     entry, _ = PROTOCOLS.lookup(name)
-    settings = entry.settings
-    pick = (
-        long_tailed_subset(y, counts)
-        if settings["test_set"] == "long-tailed"
-        else torch.arange(len(y))
-    )
+    spec = entry.settings
+    pick = long_tailed_subset(y, counts) if spec.test_set == "long-tailed" else torch.arange(len(y))
     ys, strict = y[pick], robust[pick]
     table: dict[str, Any] = {"clean": {"attack": None, **_scores(clean_pred[pick] == ys, ys, info)}}
     flags = {"clean": clean_pred[pick] == ys}
-    for label, _attack in settings["rows"]:
+    for label, _attack in spec.rows:
         attack = rows[(name, label)]
         ok = preds[attack][pick] == ys
         flags[label] = ok
         table[label] = {
             "attack": attack,
             **_scores(ok, ys, info),
-            **_extra(settings, ok, ys, counts),
+            **_extra(spec, ok, ys, counts),
         }
-    headline = settings["headline"]
+    headline = spec.headline
     head_ok = strict if headline == "worst case" else flags[headline]
     published = _scores(head_ok, ys, info)
     return {
         "description": entry.description,
-        "leaves_out": settings["leaves_out"],
-        "source": settings["source"],
-        "verified": settings["verified"],
-        "test_set": settings["test_set"],
+        "leaves_out": spec.leaves_out,
+        "source": spec.source,
+        "verified": spec.verified,
+        "test_set": spec.test_set,
         **({"budget": budget_note(info.name, eps)} if eps is not None and name != "strict" else {}),
         "n": len(ys),
         **({"positions": [int(i) for i in pick.tolist()]} if len(pick) < len(y) else {}),
         "rows": table if name != "strict" else {},
         "headline": headline,
-        "headline_metric": settings["headline_metric"],
-        "groups_published": list(settings["groups_published"]),
+        "headline_metric": spec.headline_metric,
+        "groups_published": list(spec.groups_published),
         "published": {k: published[k] for k in ("overall", "balanced", "groups")},
         "strict": {k: v for k, v in _scores(strict, ys, info).items() if k != "per_class"},
         "gap": _gap(head_ok, strict, ys, info),
-        "deviations": list(settings["deviations"]),
+        "deviations": list(spec.deviations),
     }
 
 

@@ -110,7 +110,12 @@ def gap_scores(
 
 
 def extra_scores(
-    settings: Mapping[str, Any], ok: Sequence[bool], y: Sequence[int], counts: Sequence[int]
+    ok: Sequence[bool],
+    y: Sequence[int],
+    counts: Sequence[int],
+    *,
+    block_sums: bool = False,
+    tail_below: int | None = None,
 ) -> dict[str, Any]:
     """Metrics one protocol adds (``counts``: the training counts per class): MCAT's tail
     (classes with fewer training images than ``tail_below``), RoBal's sums of per-class recall
@@ -118,12 +123,11 @@ def extra_scores(
     out: dict[str, Any] = {}
     c = len(counts)
     n, k = _tally(ok, y, c)
-    if settings.get("block_sums") and c >= 100 and c % 10 == 0:
+    if block_sums and c >= 100 and c % 10 == 0:
         recall = [k[i] / n[i] if n[i] else 0.0 for i in range(c)]
         size = c // 10
         out["block_recall_sums"] = [sum(recall[i : i + size]) for i in range(0, c, size)]
-    below = settings.get("tail_below")
-    if below is not None:
-        tail = [i for i, m in enumerate(counts) if m < below]
-        out[f"tail_below_{below}"] = _share(sum(k[i] for i in tail), sum(n[i] for i in tail))
+    if tail_below is not None:
+        tail = [i for i, m in enumerate(counts) if m < tail_below]
+        out[f"tail_below_{tail_below}"] = _share(sum(k[i] for i in tail), sum(n[i] for i in tail))
     return out

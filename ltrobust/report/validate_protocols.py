@@ -138,7 +138,7 @@ def _extra(row: Mapping[str, Any], ok: list[bool], ys: list[int], rec: Records) 
         return {}
     if rec.counts is None:
         return "cannot be recomputed: the report lacks dataset.class_counts"
-    return extra_scores(settings, ok, ys, rec.counts)
+    return extra_scores(ok, ys, rec.counts, **settings)
 
 
 def _test_set(sec: Mapping[str, Any], rec: Records) -> tuple[list[int], Problem | None]:
