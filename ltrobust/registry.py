@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ltrobust.errors import ConfigError
@@ -36,7 +36,8 @@ class Entry(Generic[T]):
         factory: a callable, or ``"module:attribute"`` imported by :meth:`load`; None for a
             table of data only (the protocols), whose rows nothing builds.
         description: one line for lists and ``--help``.
-        settings: the entry's settings, as data (the table's row type).
+        settings: the entry's settings, as data (the table's row type; None for a table of
+            names and factories only, the architectures).
         examples: names a pattern stands for in lists (``pgd20``, ``pgd100``).
         hidden: left out of lists (e.g. tiny models for tests).
     """
@@ -44,7 +45,7 @@ class Entry(Generic[T]):
     name: str
     factory: Callable[..., Any] | str | None
     description: str
-    settings: T = field(default_factory=dict)  # type: ignore[assignment]
+    settings: T = None  # type: ignore[assignment]
     examples: tuple[str, ...] = ()
     hidden: bool = False
 

@@ -389,7 +389,7 @@ def test_formats_doc_cites_every_row():
 
     doc = (Path(__file__).parent.parent / "docs" / "FORMATS.md").read_text()
     for entry in PAPER_FORMATS:
-        fmt = entry.settings["format"]
+        fmt = entry.settings
         assert f"— `{fmt.name}`" in doc and fmt.repo in doc and fmt.commit in doc, fmt.name
         for config in fmt.configs:
             assert f"`{config.name}`" in doc, (fmt.name, config.name)

@@ -246,20 +246,15 @@ MCAT = PaperFormat(
     ),
 )
 
-PAPER_FORMATS = Registry(
-    "format",
-    [
-        Entry(f.name, "ltrobust.models.paper_loading:from_paper", f.title, {"format": f})
-        for f in (ROBAL, REAT, ATBSL, ROBUSTLT, MCAT)
-    ],
+#: the papers' checkpoint formats: rows of data, read by :mod:`ltrobust.models.paper_loading`
+PAPER_FORMATS: Registry[PaperFormat] = Registry(
+    "format", [Entry(f.name, None, f.title, f) for f in (ROBAL, REAT, ATBSL, ROBUSTLT, MCAT)]
 )
 
 
 def paper_format(name: str) -> PaperFormat:
     """The row called ``name``; an unknown name raises ``ConfigError``."""
-    entry, _ = PAPER_FORMATS.lookup(name)
-    fmt: PaperFormat = entry.settings["format"]
-    return fmt
+    return PAPER_FORMATS.lookup(name)[0].settings
 
 
 def detect(keys: list[str], container: str | None) -> tuple[PaperFormat | None, Match, str]:

@@ -27,17 +27,14 @@ Builder = Callable[..., "ImageClassifier"]
 B = TypeVar("B", bound=Callable[..., Any])
 
 
-def _arch(name: str, module: str, description: str, **settings: Any) -> Entry:
+def _arch(name: str, module: str, description: str) -> Entry[None]:
+    """A builder's row: its defaults live in its signature, not in the table."""
     return Entry(
-        name,
-        f"ltrobust.models.{module}:{name}",
-        description,
-        settings,
-        hidden=name.startswith("test_"),
+        name, f"ltrobust.models.{module}:{name}", description, hidden=name.startswith("test_")
     )
 
 
-MODELS = Registry(
+MODELS: Registry[None] = Registry(
     "architecture",
     [
         _arch("preact_resnet18", "resnet", "PreAct ResNet-18 (Rice et al. 2020)"),
@@ -50,19 +47,17 @@ MODELS = Registry(
             "CIFAR ResNet-32 of the long-tailed literature (LDAM-DRW, CMO, AFR), 0.46 M params",
         ),
         _arch("resnet34", "resnet", "CIFAR ResNet-34 (kuangliu/pytorch-cifar parameter names)"),
-        _arch("small_cnn", "small", "TRADES SmallCNN for 28x28 / 32x32 inputs", drop=0.5),
-        _arch("wrn28_10", "wideresnet", "WideResNet-28-10 (TRADES / RobustBench)", drop_rate=0.0),
+        _arch("small_cnn", "small", "TRADES SmallCNN for 28x28 / 32x32 inputs"),
+        _arch("wrn28_10", "wideresnet", "WideResNet-28-10 (TRADES / RobustBench)"),
         _arch(
             "wrn34_10",
             "wideresnet",
             "WideResNet-34-10 (TRADES / RobustBench / RoBal)",
-            drop_rate=0.0,
         ),
         _arch(
             "wideresnet",
             "wideresnet",
             "WideResNet of any depth and width (options depth, widen_factor)",
-            drop_rate=0.0,
         ),
         _arch("test_cnn", "small", "tiny two-conv CNN for tests"),
         _arch("test_linear", "small", "tiny flatten + linear model for tests"),
