@@ -35,6 +35,7 @@ ARCHS = [
     "resnet18",
     "resnet32",
     "resnet34",
+    "resnet50",
     "small_cnn",
     "wideresnet",
     "wrn28_10",
@@ -93,9 +94,9 @@ def test_create_model_output_and_feature_shapes(name: str) -> None:
 
 def test_unknown_arch_head_and_option_list_valid_names() -> None:
     with pytest.raises(ConfigError) as exc:
-        create_model("resnet50")
+        create_model("resnet101")
     msg = str(exc.value)
-    assert "'resnet50'" in msg and "resnet34, small_cnn, wrn28_10" in msg and "\n" not in msg
+    assert "'resnet101'" in msg and "resnet50, small_cnn, wrn28_10" in msg and "\n" not in msg
     assert "test_mlp" not in msg
     with pytest.raises(ConfigError, match="valid: linear, cosine"):
         create_model("test_mlp", head="arc")

@@ -227,3 +227,110 @@ def resolve_threat(
     if step is None:
         step = step_d if eps is None else eps * step_d / eps_d
     return (eps_d if eps is None else eps), step
+
+
+@dataclass(frozen=True)
+class SplitPreset:
+    """A preset of split-file data (``imagenet-lt``, ``tiny-imagenet-lt``): which split files,
+    how each test image is prepared, and the default threat model and normalisation.
+
+    Attributes:
+        name: registry name.
+        num_classes: classes ``C``; the split files' labels must lie in ``0..C-1``.
+        resize: the shorter side is resized to this (bilinear, antialiased), or None.
+        crop: side of the centre crop taken after ``resize``, or None; the model's input side.
+        mean, std: the normalisation a model of this data expects by default (None: none).
+        eps_linf, step_linf, eps_l2, step_l2: default budgets and steps (pixels in [0, 1]).
+        train_split, test_split: the split files' names (looked for in the dataset root).
+        test_per_class: test images per class in the published test split.
+        description: one line for listings.
+        obtain: where the split files and the images come from (for messages).
+    """
+
+    name: str
+    num_classes: int
+    resize: int | None
+    crop: int | None
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    eps_linf: float
+    step_linf: float
+    eps_l2: float
+    step_l2: float
+    train_split: str
+    test_split: str
+    test_per_class: int
+    description: str
+    obtain: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Model input shape ``(3, crop, crop)``."""
+        side = self.crop or self.resize or 0
+        return (3, side, side)
+
+    def threat(self, norm: str = "linf") -> tuple[float, float]:
+        """The default ``(eps, step)`` for ``norm`` (``linf`` or ``l2``)."""
+        if norm not in CUSTOM_THREAT:
+            raise ConfigError(f"unknown norm {norm!r}; valid: {', '.join(CUSTOM_THREAT)}")
+        return (self.eps_linf, self.step_linf) if norm == "linf" else (self.eps_l2, self.step_l2)
+
+
+#: ImageNet's per-channel statistics (torchvision's pretrained ImageNet models)
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+_IMAGENET_LT = SplitPreset(
+    name="imagenet-lt",
+    num_classes=1000,
+    resize=256,
+    crop=224,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    eps_linf=4 / 255,
+    step_linf=1 / 255,
+    eps_l2=3.0,
+    step_l2=0.75,
+    train_split="ImageNet_LT_train.txt",
+    test_split="ImageNet_LT_test.txt",
+    test_per_class=50,
+    description="ImageNet-LT (Liu et al. 2019): 115,846 training images (1280 to 5 per class), "
+    "50,000 balanced test images",
+    obtain="the ImageNet-LT split files of the OLTR repository (zhmiao/"
+    "OpenLongTailRecognition-OLTR) beside an ImageNet-2012 folder holding train/ and val/",
+)
+
+_TINY_IMAGENET_LT = SplitPreset(
+    name="tiny-imagenet-lt",
+    num_classes=200,
+    resize=64,
+    crop=64,
+    mean=None,
+    std=None,
+    eps_linf=8 / 255,
+    step_linf=2 / 255,
+    eps_l2=0.5,
+    step_l2=0.125,
+    train_split="tiny_imagenet_lt_train.txt",
+    test_split="tiny_imagenet_lt_test.txt",
+    test_per_class=50,
+    description="Tiny-ImageNet-LT (AT-BSL's profile: 500 to 50 per class, IR 10), "
+    "the 10,000 balanced validation images as test set",
+    obtain="split files written by ltrobust.data.write_tiny_imagenet_lt_splits from the "
+    "official tiny-imagenet-200 folder",
+)
+
+#: the split-file presets, keyed by name (not in :data:`DATASETS` until the audit reads them)
+SPLIT_PRESETS: dict[str, SplitPreset] = {p.name: p for p in (_IMAGENET_LT, _TINY_IMAGENET_LT)}
+
+
+def get_split_preset(name: str) -> SplitPreset:
+    """The split-file preset called ``name``.
+
+    Raises:
+        ConfigError: no such preset.
+    """
+    preset = SPLIT_PRESETS.get(name)
+    if preset is None:
+        raise ConfigError(f"unknown split preset {name!r}; valid: {', '.join(SPLIT_PRESETS)}")
+    return preset

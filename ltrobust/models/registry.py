@@ -47,6 +47,7 @@ MODELS: Registry[None] = Registry(
             "CIFAR ResNet-32 of the long-tailed literature (LDAM-DRW, CMO, AFR), 0.46 M params",
         ),
         _arch("resnet34", "resnet", "CIFAR ResNet-34 (kuangliu/pytorch-cifar parameter names)"),
+        _arch("resnet50", "imagenet_resnet", "ResNet-50 (torchvision's definition and names)"),
         _arch("small_cnn", "small", "TRADES SmallCNN for 28x28 / 32x32 inputs"),
         _arch("wrn28_10", "wideresnet", "WideResNet-28-10 (TRADES / RobustBench)"),
         _arch(
