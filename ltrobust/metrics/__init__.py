@@ -1,9 +1,10 @@
 """Metrics: confusion-matrix accumulators, per-class/group/balanced/worst-class recall, group
-means of per-sample values.
+means of per-sample values, disparity metrics of per-class recall and robustness curves from
+minimal radii.
 
 Names load lazily (PEP 562): ``ltrobust.metrics.stats`` (the Wilson interval and the result
-dataclasses) is torch-free, so reading a report never imports torch; the torch-based
-accumulators load on first use.
+dataclasses), ``disparity`` and ``curves`` are torch-free, so reading a report never imports
+torch; the torch-based accumulators load on first use.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # static names for type checkers; at run time they load lazily
+    from ltrobust.metrics.curves import RobustCurves, minimal_norm_misses, robust_curve
+    from ltrobust.metrics.disparity import Disparity, disparity, disparity_from_counts
     from ltrobust.metrics.recall import (
         ConfusionAccumulator,
         accuracy_by_group,
@@ -33,11 +36,23 @@ _WHERE = {
     "group_means": "ltrobust.metrics.recall",
     "landing_by_group": "ltrobust.metrics.recall",
     "summarize": "ltrobust.metrics.recall",
+    **dict.fromkeys(
+        ("Disparity", "disparity", "disparity_from_counts"), "ltrobust.metrics.disparity"
+    ),
+    **dict.fromkeys(
+        ("RobustCurves", "minimal_norm_misses", "robust_curve"), "ltrobust.metrics.curves"
+    ),
 }
 
 __all__ = [
     "ClassStat",
     "ConfusionAccumulator",
+    "Disparity",
+    "RobustCurves",
+    "disparity",
+    "disparity_from_counts",
+    "minimal_norm_misses",
+    "robust_curve",
     "GroupStat",
     "accuracy_by_group",
     "group_means",
