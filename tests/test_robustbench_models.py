@@ -19,7 +19,7 @@ from ltrobust.errors import ConfigError, ModelLoadError
 from ltrobust.models import create_model, load_model
 from ltrobust.models.arguments import check_arguments
 from ltrobust.models.resnet import resnet18
-from ltrobust.models.robustbench_io import ZOO
+from ltrobust.models.robustbench_zoo import ZOO
 from ltrobust.models.wideresnet import wrn28_10
 from ltrobust.readlog import recording
 

@@ -6,10 +6,10 @@ and returns an :class:`~ltrobust.models.base.ImageClassifier`. The table names e
 ``"module:function"`` (imported on first use, so listing and validating names needs no torch);
 :func:`register_model` adds one more from code. Names starting with ``test_`` are tiny models for
 the test suite, hidden from :func:`list_models` by default. ``timm:NAME`` stands for timm's
-architecture NAME (:mod:`ltrobust.models.timm_io`, optional timm package) and
-``torchvision:NAME`` for torchvision's classifier NAME (:mod:`ltrobust.models.torchvision_io`),
+architecture NAME (:mod:`ltrobust.models.timm_arch`, optional timm package) and
+``torchvision:NAME`` for torchvision's classifier NAME (:mod:`ltrobust.models.torchvision_arch`),
 ``robustbench:NAME`` for the architecture of RobustBench's zoo entry NAME
-(:mod:`ltrobust.models.robustbench_io`); they are not listed.
+(:mod:`ltrobust.models.robustbench_zoo`); they are not listed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ltrobust.models.robustbench_zoo import zoo_architecture
 from ltrobust.registry import Entry, Registry
 
 if TYPE_CHECKING:
@@ -89,11 +90,12 @@ TIMM_PREFIX = "timm:"
 TORCHVISION_PREFIX = "torchvision:"
 #: the prefix of RobustBench zoo entries (``robustbench:Carmon2019Unlabeled``)
 ROBUSTBENCH_PREFIX = "robustbench:"
-#: each prefixed family and the builder its names go to
+#: the prefixed families of builders and the builder each family's names go to (RobustBench's
+#: names resolve through its zoo table, :func:`_zoo_builder`)
 _FAMILIES = {
-    TIMM_PREFIX: "ltrobust.models.timm_io:timm_builder",
-    TORCHVISION_PREFIX: "ltrobust.models.torchvision_io:torchvision_builder",
-    ROBUSTBENCH_PREFIX: "ltrobust.models.robustbench_io:robustbench_builder",
+    TIMM_PREFIX: "ltrobust.models.timm_arch:timm_builder",
+    TORCHVISION_PREFIX: "ltrobust.models.torchvision_arch:torchvision_builder",
+    ROBUSTBENCH_PREFIX: "",
 }
 
 
@@ -111,8 +113,11 @@ def is_known(name: str) -> bool:
 
 def get_builder(name: str) -> Builder:
     """The builder registered as ``name`` (or a prefixed family's, ``timm:NAME``,
-    ``torchvision:NAME``); an unknown name raises ``ConfigError``."""
+    ``torchvision:NAME``, ``robustbench:NAME``); an unknown name raises ``ConfigError``."""
     prefix = _family(name)
+    if prefix == ROBUSTBENCH_PREFIX:
+        zoo = zoo_architecture(name[len(prefix) :])
+        return functools.partial(get_builder(zoo.arch), **zoo.options)
     if prefix is not None:
         family_builder = Entry(name, _FAMILIES[prefix], "").load()
         return functools.partial(family_builder, name[len(prefix) :])
