@@ -26,7 +26,7 @@ import torch
 
 from ltrobust.data.profile import lt_counts
 from ltrobust.train import RunOptions, resolve_config, train
-from ltrobust.train.registry import AFR_PRESETS
+from ltrobust.train.options import AFR_PRESETS
 
 
 class Enough(Exception):

@@ -2,7 +2,8 @@
 
 A value the report schema would refuse must be refused when it is given, before an audit or a
 training run starts, not when its report is written: both sides read these constants, so the
-two cannot disagree (``tests/test_limits.py`` checks the schema's nodes against them).
+two cannot disagree (the report's field types, :mod:`ltrobust.metrics.fields`, are built from
+them; ``tests/test_model_args.py`` checks the shipped JSON Schema's bounds).
 Torch-free.
 """
 

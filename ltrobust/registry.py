@@ -2,8 +2,8 @@
 
 Each :class:`Entry` maps a name (or a name pattern with one number, ``pgd{N}``) to a factory
 (or none, for a table of data), a one-line description and its settings: the table's row type ``T`` (a typed spec such as the
-attack table's :class:`~ltrobust.attacks.spec.AttackSpec`, or a mapping: fixed parameters, or for
-training methods the :class:`~ltrobust.settings.Param` hyper-parameters). ``Registry[T]`` holds
+attack table's :class:`~ltrobust.attacks.spec.AttackSpec` or the training methods'
+:class:`~ltrobust.train.registry.MethodSpec`, or a mapping: fixed parameters). ``Registry[T]`` holds
 rows of one type. A factory may be given as
 ``"module:attribute"`` and is imported on first use, so reading a table (for ``--help``, for
 validating a name, for ``ltrobust attacks``) never loads torch. An unknown name raises

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from ltrobust.metrics.stats import ClassStat, GroupStat, RecallSummary, wilson_interval
+from ltrobust.report.findings import Diagnostics
 from ltrobust.report.schema import AuditReport, Outcome
+from ltrobust.report.sections import Verdict
 
 NAMES = ["plane", "car", "bird", "cat", "deer", "dog"]
 COUNTS = [500, 300, 150, 80, 40, 10]
@@ -169,8 +173,9 @@ def make_report(
             "adv_pred": {a: list(p) for a, p in adv_preds.items()},
             "robust": robust,
         },
-        diagnostics=diagnostics if diagnostics is not None else {"warnings": []},
-        verdict=verdict,
+        # the sections as the audit builds them: typed, from their JSON data
+        diagnostics=TypeAdapter(Diagnostics).validate_python(diagnostics or {"warnings": []}),
+        verdict=TypeAdapter(Verdict).validate_python(verdict) if verdict is not None else None,
     )
 
 

@@ -202,13 +202,13 @@ def test_preset_holds_the_paper_values():
         True,
     )
     o = config.options
-    assert (o["stage2_epochs"], o["regen_every"], o["afr_steps"], o["afr_step"]) == (
+    assert (o.stage2_epochs, o.regen_every, o.afr_steps, o.afr_step) == (
         50,
         10,
         3,
         1 / 255,
     )
-    assert (o["afr_lambda"], o["afr_share"], o["afr_mix"], o["mix_beta"], o["loss"]) == (
+    assert (o.afr_lambda, o.afr_share, o.afr_mix, o.mix_beta, o.loss) == (
         0.8,
         0.5,
         0.25,

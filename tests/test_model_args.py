@@ -4,6 +4,7 @@ checkpoint is built here and audited or inspected through the real CLI."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from ltrobust.cli.main import app
 from ltrobust.errors import ConfigError
 from ltrobust.models import create_model
 from ltrobust.models.arguments import BOUNDS, check_arguments
-from ltrobust.report.validate_sections import SWEEP_ROW
+from ltrobust.report.json_schema import report_json_schema
 
 from .test_bad_input import audit_args, files, refused  # noqa: F401  (files is a fixture)
 
@@ -108,8 +109,8 @@ def test_bounds_cover_every_builder_option():
 
 
 def test_parsers_refuse_what_the_schema_refuses(files):  # noqa: F811
-    kappa = SWEEP_ROW.fields["kappa"]
-    assert (kappa.lo, kappa.hi) == (-100, 100)
+    kappa = report_json_schema()["$defs"]["SweepRow"]["properties"]["kappa"]
+    assert (kappa["minimum"], kappa["maximum"]) == (-100, 100)
     refused(runner.invoke(app, audit_args(files, "--kappa", "-101,0")), "must be in [-100, 100]")
     refused(runner.invoke(app, audit_args(files, "--kappa", "0:200:50")), "must be in [-100, 100]")
     refused(runner.invoke(app, audit_args(files, "--seed", str(2**60))), "up to 2**53")
@@ -153,20 +154,25 @@ def test_new_readers_refuse_odd_files_with_one_line(files, tmp_path):  # noqa: F
 
 
 def test_load_options_are_declared_once():
-    """load_model takes one LoadRequest (or its fields as keywords); the CLI's LoadOptions are
-    a subset of its fields, and the resume key's load options are the fields marked as
-    changing the model."""
+    """load_model takes one LoadOptions whole (or its fields as keywords, a convenience that
+    builds one); the CLI offers the fields with a setting, and the resume key's load options
+    are every field that changes the model."""
     import dataclasses
 
     from ltrobust.audit.provenance import LOAD_KEYS
+    from ltrobust.cli.options import options_of
     from ltrobust.models import load_model
-    from ltrobust.models.formats import LoadRequest, make_request
+    from ltrobust.models.formats import LoadRequest
     from ltrobust.models.options import LoadOptions
 
-    request = {f.name for f in dataclasses.fields(LoadRequest)}
-    assert set(LoadOptions().kwargs()) <= request
-    assert {"arch", "mean", "std", "tau", "class_counts"} <= set(LOAD_KEYS) < request
+    every = {f.name for f in dataclasses.fields(LoadOptions)}
+    offered = {o.path[-1] for o in options_of(LoadOptions)}
+    assert LoadRequest is LoadOptions and {"arch", "mean", "tau", "model_dir"} <= offered < every
+    assert not {"class_counts", "map_location", "default_input_size"} & offered
+    assert {"arch", "mean", "std", "tau", "class_counts"} <= set(LOAD_KEYS) < every
     assert "map_location" not in LOAD_KEYS and "unsafe_load" not in LOAD_KEYS
     with pytest.raises(ConfigError, match="unknown load option 'mena'; did you mean 'mean'"):
         load_model("x.pt", mena=[0.5])
-    assert make_request(LoadRequest(arch="small_cnn"), tau=1.0).arch == "small_cnn"
+    assert LoadOptions(arch="small_cnn").given(tau=1.0) == LoadOptions(arch="small_cnn", tau=1.0)
+    params = list(inspect.signature(load_model).parameters)
+    assert params == ["path", "options", "given"]

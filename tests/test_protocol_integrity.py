@@ -163,7 +163,7 @@ def tampered(audited, tmp_path_factory) -> dict[str, Path]:
 
 def test_the_untampered_report_passes_gate_compare_and_the_reader(audited):
     path, report = audited
-    assert read_report(path).protocols == report["protocols"]
+    assert read_report(path).to_dict()["protocols"] == report["protocols"]
     assert runner.invoke(app, ["gate", str(path), *GATE]).exit_code == 0
     assert runner.invoke(app, ["compare", str(path), str(path)]).exit_code == 0
 

@@ -12,6 +12,7 @@ from ltrobust.audit.runner import AuditParts, assemble_report
 from ltrobust.audit.session import DataInfo, make_outcome
 from ltrobust.errors import LtRobustError
 from ltrobust.report import SCHEMA_VERSION, AuditReport, per_class_rows, write_per_class_csv
+from ltrobust.report.findings import Diagnostics
 
 GOLDEN = Path(__file__).parent / "golden" / "report_v2.json"
 
@@ -24,7 +25,9 @@ def tiny_report() -> AuditReport:
         "pgd20", {"steps": 20}, y, torch.tensor([0, 1, 1, 0, 0, 0]), info, 1.5, clean
     )
     per_sample = {"index": list(range(6)), "y": y.tolist()}
-    parts = AuditParts(clean, {"pgd20": pgd}, pgd, per_sample, {}, None, ["w"])
+    parts = AuditParts(
+        clean, {"pgd20": pgd}, pgd, per_sample, Diagnostics(warnings=[]), None, ["w"]
+    )
     dataset = {"name": "toy", "groups": info.groups, "class_counts": [100, 10, 1]}
     return assemble_report(parts, provenance={"seed": 0}, config={"eps": 0.1}, dataset=dataset)
 

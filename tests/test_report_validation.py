@@ -136,7 +136,7 @@ INVALID = [
         [1.0, INF],
         "provenance.seconds[1] must be a finite number, got Infinity",
     ),
-    (("clean", "summary", "extra"), 1, "clean.summary.extra is not a field here"),
+    (("clean", "summary", "extra"), 1, "unknown key clean.summary.extra"),
 ]
 
 

@@ -26,6 +26,7 @@ from ltrobust.train.losses import (
     tail_paper,
     tail_weights,
 )
+from ltrobust.train.options import LossOptions
 from ltrobust.train.registry import build_method
 from ltrobust.train.resolve import resolve_config
 
@@ -86,9 +87,9 @@ def test_focal_loss():
 def test_outer_loss_names():
     opts = {"loss": "la", "la_tau": 2.0, "ldam_max_m": 0.5, "ldam_scale": 1.0}
     opts.update(cb_beta=0.5, focal_gamma=2.0)
-    la = build_outer_loss(opts, C41)
+    la = build_outer_loss(LossOptions(**opts), C41)
     assert la(ZERO, Y01).tolist() == pytest.approx([math.log(17 / 16), math.log(17)])
-    assert repr(build_outer_loss({**opts, "loss": "bsl"}, C41)) == "bsl"
+    assert repr(build_outer_loss(LossOptions(**{**opts, "loss": "bsl"}), C41)) == "bsl"
 
 
 def test_rbl_weights_epoch_one_and_later():
@@ -150,14 +151,14 @@ def test_robal_margins_bias_and_kl():
 
 def test_robal_deployed_adjustment_and_presets():
     config = resolve_config("robal", "cifar10-lt", {"preset": "cifar10-N"})
-    assert config.options["tau_p"] == 0.1 and config.options["head_gamma"] == 1 / 32
+    assert config.options.tau_p == 0.1 and config.options.head_gamma == 1 / 32
     assert (config.batch_size, config.weight_decay, config.attack_steps) == (64, 2e-4, 5)
     method = build_method(config)
     assert method.model_kwargs() == {"head": "cosine", "head_scale": 10.0, "head_gamma": 1 / 32}
     method.counts = C41.double()
     assert method.logit_adjustment() == pytest.approx([-0.1 * math.log(0.8), -0.1 * math.log(0.2)])
     r100 = resolve_config("robal", "cifar100-lt", {"preset": "cifar100-r", "tau_p": 1.0})
-    assert (r100.options["m0"], r100.options["head_gamma"], r100.options["tau_p"]) == (
+    assert (r100.options.m0, r100.options.head_gamma, r100.options.tau_p) == (
         0.3,
         1 / 16,
         1.0,

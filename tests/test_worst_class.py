@@ -19,6 +19,7 @@ import torch
 from ltrobust.audit.runner import AuditParts, assemble_report, worst_case_predictions
 from ltrobust.audit.session import DataInfo, make_outcome
 from ltrobust.report import AuditReport, headline_rows
+from ltrobust.report.findings import Diagnostics
 from ltrobust.report.render import write_format
 from ltrobust.report.tables import NO_WORST_CLASS
 from ltrobust.report.validate import ReportSchemaError, validate_report
@@ -46,7 +47,7 @@ def build(clean_pred: list[int], adv_pred: list[int]) -> AuditReport:
         "adv_pred": {"pgd20": adv_pred},
         "robust": robust.tolist(),
     }
-    parts = AuditParts(clean, {"pgd20": pgd}, worst, per_sample, {}, None, [])
+    parts = AuditParts(clean, {"pgd20": pgd}, worst, per_sample, Diagnostics(warnings=[]), None, [])
     dataset = {"name": "toy", "groups": INFO.groups, "class_counts": [100, 10, 1]}
     return assemble_report(parts, provenance={"seed": 0}, config={"eps": 0.1}, dataset=dataset)
 

@@ -1,8 +1,10 @@
 """The attacks of docs/METHODS.md §2 as one declarative table, and the factory that builds them.
 
 ``fgsm, pgd20, pgd100, mim, cw20, cw100, adaptive, adaptive-auto, aa, aa-fast``; ``pgdN`` and
-``cwN`` for any number of steps N. Every row's settings are data (the loss by name, its logit
-scale, steps, momentum, random start, the AutoAttack version) in a typed
+``cwN`` for any number of steps N. Hidden rows: the papers' protocol attacks
+(docs/PROTOCOLS.md §9.1) and the diagnostics' own (``square``, ``aa-rand``, ``pgd20-eot``,
+``unbounded``, ``apgd-dlr``, ``aa-tail``; role ``diagnostic``). Every row's settings are data (the loss by
+name, its logit scale, steps, momentum, random start, budget, the AutoAttack version) in a typed
 :class:`~ltrobust.attacks.spec.AttackSpec`, and so are its roles (what the audit uses it for:
 :func:`names_with_role`); the factories in :mod:`ltrobust.attacks.factories` turn a row into an
 attack object. This module is torch-free, so the CLI validates and lists attack names without
@@ -11,7 +13,7 @@ loading torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,9 @@ from ltrobust.attacks.spec import (
     NO_START,
     UNIFORM,
     UNIFORM_NOCLIP,
+    WHOLE_BOX,
     AttackSpec,
+    BuildInputs,
     Role,
     StartRule,
     StepRule,
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 _ITERATIVE = "ltrobust.attacks.factories:iterative"
 _AUTOATTACK = "ltrobust.attacks.factories:autoattack"
 _TORCHATTACKS = "ltrobust.attacks.factories:torchattacks_attack"
+_TAIL = "ltrobust.attacks.factories:tail_targeted"
 #: logit scale alpha of the ``adaptive`` attack (REAT §5.2)
 ADAPTIVE_SCALE = 10.0
 #: one step of the whole budget (FGSM)
@@ -130,8 +135,9 @@ ATBSL_START = StartRule("normal", clip=False, sigma=0.001)
 
 
 def _protocol(name: str, factory: str, description: str, spec: AttackSpec) -> Entry[AttackSpec]:
-    """An attack of a paper's evaluation protocol (docs/PROTOCOLS.md): listed apart, run by
-    ``--protocol``; budgets and steps keep their ratio to the audit's eps."""
+    """An attack of a paper's evaluation protocol (docs/PROTOCOLS.md §9.1): listed apart, run by
+    ``--protocol``; budgets and steps keep their ratio to the audit's eps. Its roles are those
+    true of it (``robal-aa`` is ``strong`` but not ``components``: its ball is RoBal's)."""
     return Entry(name, factory, description, spec, hidden=True)
 
 
@@ -145,21 +151,34 @@ def _it(
     loss_scale: float = 1.0,
     momentum: float | None = None,
     eps_scale: float = 1.0,
+    roles: frozenset[Role] = frozenset({"gradient"}),
 ) -> AttackSpec:
-    """A protocol's iterative row."""
+    """A protocol's iterative row (a first-order attack unless ``roles`` says otherwise)."""
     return AttackSpec(
         "iterative", loss=loss, steps=steps, step=step, start=start, kappa=kappa,
-        loss_scale=loss_scale, momentum=momentum, eps_scale=eps_scale,
+        loss_scale=loss_scale, momentum=momentum, eps_scale=eps_scale, roles=roles,
     )  # fmt: skip
 
 
-def _ta(attack: str, steps: int | None = None, step: StepRule | None = None) -> AttackSpec:
-    return AttackSpec("torchattacks", backend_attack=attack, steps=steps, step=step or StepRule())
+def _ta(
+    attack: str,
+    steps: int | None = None,
+    step: StepRule | None = None,
+    roles: frozenset[Role] = frozenset({"gradient"}),
+) -> AttackSpec:
+    """A protocol's torchattacks row."""
+    return AttackSpec(
+        "torchattacks", backend_attack=attack, steps=steps, step=step or StepRule(), roles=roles
+    )
+
+
+#: the roles of a protocol's single-step row
+_SINGLE_STEP = _roles("gradient", "single-step")
 
 
 for _entry in (
     _protocol("robal-fgsm", _ITERATIVE, "RoBal's FGSM (eps 0.031)",
-              _it("ce", 1, ONE_STEP, start=NO_START, eps_scale=ROBAL_EPS)),
+              _it("ce", 1, ONE_STEP, start=NO_START, eps_scale=ROBAL_EPS, roles=_SINGLE_STEP)),
     _protocol("robal-pgd20", _ITERATIVE, "RoBal's PGD-20 (eps 0.031, step 0.0078, unclipped start)",
               _it("ce", 20, ROBAL_STEP, start=UNIFORM_NOCLIP, eps_scale=ROBAL_EPS)),
     _protocol("robal-mim20", _ITERATIVE, "RoBal's MIM (20 steps of 0.0078, momentum 1)",
@@ -167,18 +186,19 @@ for _entry in (
     _protocol("robal-cw20", _ITERATIVE, "RoBal's CW-20 (kappa 50, step 0.0078)",
               _it("cw", 20, ROBAL_STEP, kappa=50.0, start=UNIFORM_NOCLIP, eps_scale=ROBAL_EPS)),
     _protocol("robal-aa", _AUTOATTACK, "RoBal's AutoAttack: APGD-CE + APGD-T at eps 0.031",
-              AttackSpec("autoattack", version="fast", eps_scale=ROBAL_EPS)),
+              AttackSpec("autoattack", version="fast", eps_scale=ROBAL_EPS, roles=_roles("strong"))),
     _protocol("atbsl-fgsm", _ITERATIVE, "AT-BSL's FGSM (start x + 0.001 N(0, 1))",
-              _it("ce", 1, ONE_STEP, start=ATBSL_START)),
+              _it("ce", 1, ONE_STEP, start=ATBSL_START, roles=_SINGLE_STEP)),
     _protocol("atbsl-pgd20", _ITERATIVE, "AT-BSL's PGD-20 (step eps/4, unclipped start)",
               _it("ce", 20, QUARTER, start=UNIFORM_NOCLIP)),
     _protocol("atbsl-cw20", _ITERATIVE, "AT-BSL's CW-20 (kappa 50, step eps/4)",
               _it("cw", 20, QUARTER, kappa=50.0, start=UNIFORM_NOCLIP)),
     _protocol("atbsl-lsa", _ITERATIVE, "AT-BSL's LSA: PGD-20 on CE(10 z)",
-              _it("ce", 20, QUARTER, loss_scale=10.0, start=UNIFORM_NOCLIP)),
+              _it("ce", 20, QUARTER, loss_scale=10.0, start=UNIFORM_NOCLIP,
+                  roles=_roles("logit-scaling"))),
     _protocol("ta-aa", _TORCHATTACKS, "torchattacks 3.5.1 AutoAttack(n_classes=C): 10 iterations, "
-              "C - 1 targets", _ta("AutoAttack")),
-    _protocol("ta-fgsm", _TORCHATTACKS, "torchattacks 3.5.1 FGSM", _ta("FGSM")),
+              "C - 1 targets", _ta("AutoAttack", roles=_roles("strong"))),
+    _protocol("ta-fgsm", _TORCHATTACKS, "torchattacks 3.5.1 FGSM", _ta("FGSM", roles=_SINGLE_STEP)),
     _protocol("ta-pgd20", _TORCHATTACKS, "torchattacks 3.5.1 PGD-20, step eps/4",
               _ta("PGD", 20, QUARTER)),
     _protocol("ta-pgd20-slow", _TORCHATTACKS, "torchattacks 3.5.1 PGD-20, step eps/8",
@@ -195,13 +215,59 @@ for _entry in (
 ):  # fmt: skip
     ATTACKS.add(_entry)
 
-#: every named attack in table order (the protocols' own attacks are listed apart)
+#: AutoAttack's number of target classes (APGD-T, FAB-T): also the tail-targeted row's
+AA_TARGETS = 9
+#: gradient draws per step of the escalation's EOT PGD (AutoAttack's ``rand`` version's 20)
+EOT_DRAWS = 20
+
+
+def _diagnostic(name: str, factory: str, description: str, spec: AttackSpec) -> Entry[AttackSpec]:
+    """An attack only a pass of the diagnostics runs (docs/METHODS.md §3): hidden, under its
+    own name (reports store it), refused by ``--attacks``."""
+    if "diagnostic" not in spec.roles:
+        raise ValueError(f"attack {name!r}: a diagnostics row needs the diagnostic role")
+    return Entry(name, factory, description, spec, hidden=True)
+
+
+for _entry in (
+    _diagnostic("square", _AUTOATTACK, "escalation: AutoAttack's Square (5000 queries), "
+                "gradient-free", AttackSpec("autoattack", version="square",
+                roles=_roles("diagnostic", "escalation", "gradient-free"))),
+    _diagnostic("aa-rand", _AUTOATTACK, "escalation: AutoAttack's rand version (APGD-CE, "
+                "APGD-DLR, EOT over 20 draws)", AttackSpec("autoattack", version="rand",
+                roles=_roles("diagnostic", "escalation", "eot"))),
+    _diagnostic(f"pgd{HEADLINE_STEPS}-eot", _ITERATIVE, "escalation: the headline PGD with "
+                "each step's gradient averaged over draws (the config's eot_draws)",
+                AttackSpec("iterative", steps=HEADLINE_STEPS, eot=EOT_DRAWS,
+                roles=_roles("diagnostic", "escalation", "eot"))),
+    _diagnostic("unbounded", _ITERATIVE, "PGD-20 on CE in a ball that holds the whole box, "
+                "step eps/10: must reach about 0%", AttackSpec("iterative", steps=20,
+                step=StepRule(relative=0.1), budget=WHOLE_BOX,
+                roles=_roles("diagnostic", "whole-box"))),
+    _diagnostic("apgd-dlr", _AUTOATTACK, "the kappa sweep's scale-invariant attack: "
+                "AutoAttack's APGD on the DLR loss (100 iterations, one restart)",
+                AttackSpec("autoattack", version="dlr",
+                roles=_roles("diagnostic", "kappa-invariant"))),
+    _diagnostic("aa-tail", _TAIL, "targeted APGD (100 iterations) towards the 9 tail classes "
+                "of highest clean logit", AttackSpec("tail-targeted", steps=100,
+                targets=AA_TARGETS, roles=_roles("diagnostic", "tail-targeted"))),
+):  # fmt: skip
+    ATTACKS.add(_entry)
+
+#: every named attack in table order (the protocols' and the diagnostics' own attacks are
+#: listed apart)
 ATTACK_NAMES = tuple(ATTACKS.names())
 
 
 def check_attack_name(name: str) -> None:
-    """Raise :class:`ConfigError` listing the valid names if ``name`` is unknown."""
-    ATTACKS.lookup(name)
+    """Raise :class:`ConfigError` listing the valid names if ``name`` is unknown or is one of
+    the diagnostics' own attacks (their passes run them under their names)."""
+    entry, number = ATTACKS.lookup(name)
+    if "diagnostic" in entry.settings.roles_of(number):
+        raise ConfigError(
+            f"attack {name!r} is run by the audit's diagnostics, not by an attack list; "
+            f"valid: {ATTACKS.valid()}"
+        )
 
 
 def parse_attack_list(text: str) -> list[str]:
@@ -226,39 +292,69 @@ def attack_roles(name: str) -> frozenset[Role]:
     return entry.settings.roles_of(number)
 
 
-def names_with_role(role: Role, names: Iterable[str] | None = None) -> list[str]:
-    """Those of ``names`` (default: every name of the table, hidden and examples included)
-    whose attack has ``role``, in order; unknown names are left out."""
-    pool = ATTACKS.names(hidden=True) if names is None else list(names)
+def names_with_role(
+    role: Role, names: Iterable[str] | None = None, *, hidden: bool = False
+) -> list[str]:
+    """Those of ``names`` (default: every listed name of the table, examples included; with
+    ``hidden`` the protocols' and the diagnostics' rows too) whose attack has ``role``, in
+    order; unknown names are left out."""
+    pool = ATTACKS.names(hidden=hidden) if names is None else list(names)
     return [n for n in pool if n in ATTACKS and role in attack_roles(n)]
 
 
 def name_with_role(role: Role) -> str:
-    """The one listed name with ``role`` (``headline`` -> ``pgd20``); a table without exactly
-    one is a programming error."""
-    found = names_with_role(role)
+    """The one name of the table, hidden rows included, with ``role`` (``headline`` ->
+    ``pgd20``, ``whole-box`` -> ``unbounded``); a table without exactly one is a programming
+    error."""
+    found = names_with_role(role, hidden=True)
     if len(found) != 1:
         raise ValueError(f"the attack table needs one {role} attack, has {found}")
     return found[0]
 
 
-def build_attack(name: str, threat: ThreatModel, step_size: float, *, seed: int = 0) -> Attack:
-    """Build the attack called ``name`` for ``threat`` with iterative step ``step_size``."""
+def build_attack(
+    name: str,
+    threat: ThreatModel,
+    step_size: float | None,
+    *,
+    seed: int = 0,
+    sample_shape: Sequence[int] | None = None,
+    tail: Iterable[int] = (),
+) -> Attack:
+    """Build the attack called ``name`` for ``threat`` with the audit's iterative step
+    ``step_size`` (None where the row's step does not read it). ``sample_shape`` and ``tail``
+    are what some rows need (:class:`~ltrobust.attacks.spec.BuildInputs`); the others ignore
+    them."""
     entry, _ = ATTACKS.lookup(name)
-    attack: Attack = entry.load()(name, threat, step_size, seed, attack_spec(name))
+    inputs = _inputs(sample_shape, tail)
+    attack: Attack = entry.load()(name, threat, step_size, seed, attack_spec(name), inputs)
     return attack
 
 
 def build_variant(
-    name: str, threat: ThreatModel, step_size: float, *, label: str, seed: int = 0, **changes: Any
+    name: str,
+    threat: ThreatModel,
+    step_size: float | None,
+    *,
+    label: str,
+    seed: int = 0,
+    sample_shape: Sequence[int] | None = None,
+    tail: Iterable[int] = (),
+    **changes: Any,
 ) -> Attack:
     """The attack ``name`` with some of its row's fields changed (``loss_scale``, ``eot``), named
-    ``label`` in reports: the kappa sweep's and the escalation's PGD-20 are variants of the
-    table's row, not attacks of their own."""
+    ``label`` in reports: the kappa sweep's PGD-20 and the escalation's EOT PGD at the config's
+    draws are variants of the table's rows, not attacks of their own."""
     entry, _ = ATTACKS.lookup(name)
     spec = replace(attack_spec(name), **changes)
-    attack: Attack = entry.load()(label, threat, step_size, seed, spec)
+    inputs = _inputs(sample_shape, tail)
+    attack: Attack = entry.load()(label, threat, step_size, seed, spec, inputs)
     return attack
+
+
+def _inputs(sample_shape: Sequence[int] | None, tail: Iterable[int]) -> BuildInputs:
+    shape = None if sample_shape is None else tuple(int(s) for s in sample_shape)
+    return BuildInputs(shape, tuple(int(c) for c in tail))
 
 
 #: the audit's default: the named attacks of rows with the ``default`` role (not aa-fast, which

@@ -27,7 +27,27 @@ Roles (a closed set, :data:`ROLES`):
 ``strong``
     scale-invariant or gradient-free: without one the verdict cannot say ``reliable``.
 ``components``
-    an AutoAttack whose passes report which component broke each sample.
+    an AutoAttack whose passes report which component broke each sample, on the audit's ball:
+    the audit records them and checks AutoAttack against PGD-20 (so not RoBal's ``robal-aa``,
+    whose ball is 0.031).
+``diagnostic``
+    run only by a pass of the diagnostics, under its own name (escalation, the unbounded
+    attack, the tail targets); ``--attacks`` refuses it.
+``escalation``
+    an escalation attack (docs/METHODS.md §3.9), run on the survivors when the diagnostics call
+    for it; which one is its ``gradient-free`` or ``eot`` role.
+``gradient-free``
+    uses no gradient (Square): the escalation when gradients vanish.
+``eot``
+    averages gradients over draws of a randomised model: the escalation when forward passes
+    differ.
+``whole-box``
+    the unbounded attack: its ball holds the whole input box (:data:`WHOLE_BOX`).
+``tail-targeted``
+    targeted APGD towards the tail classes (``--aa-tail-targets``); it is built with them.
+``kappa-invariant``
+    the kappa sweep's scale-invariant attack (APGD-DLR), run on the rescaled logits at the
+    sweep's ends.
 
 Roles of a pattern row (``pgd{N}``) hold for every N; :attr:`AttackSpec.number_roles` adds
 roles for one N only (``pgd20`` is the headline, ``pgd100`` the long run).
@@ -35,6 +55,7 @@ roles for one N only (``pgd20`` is the headline, ``pgd100`` the long run).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
@@ -48,10 +69,17 @@ Role = Literal[
     "logit-scaling",
     "strong",
     "components",
+    "diagnostic",
+    "escalation",
+    "gradient-free",
+    "eot",
+    "whole-box",
+    "tail-targeted",
+    "kappa-invariant",
 ]
 #: every role a row may have
 ROLES: frozenset[str] = frozenset(get_args(Role))
-Kind = Literal["iterative", "autoattack", "torchattacks"]
+Kind = Literal["iterative", "autoattack", "torchattacks", "tail-targeted"]
 StartKind = Literal["uniform", "normal", "none"]
 
 
@@ -67,11 +95,19 @@ class StepRule:
         if self.relative is not None and self.absolute is not None:
             raise ValueError("a step rule is relative to eps or absolute, not both")
 
-    def resolve(self, eps: float, audit_step: float) -> float:
-        """The step for a ball of radius ``eps`` when the audit's step is ``audit_step``."""
+    def resolve(self, eps: float, audit_step: float | None) -> float:
+        """The step for a ball of radius ``eps`` when the audit's step is ``audit_step`` (None:
+        none is known, and a rule that needs it raises ValueError). A step of ``1/n`` of eps
+        is ``eps / n``, as the papers write it (for n a power of two the same float as
+        ``eps * relative``)."""
         if self.relative is not None:
-            return eps if self.relative == 1.0 else eps * self.relative
-        return float(self.absolute if self.absolute is not None else audit_step)
+            n = 1 / self.relative
+            return eps / n if n == round(n) else eps * self.relative
+        if self.absolute is not None:
+            return float(self.absolute)
+        if audit_step is None:
+            raise ValueError("this attack takes the audit's step; none was given")
+        return float(audit_step)
 
     @property
     def label(self) -> str | None:
@@ -120,6 +156,37 @@ UNIFORM = StartRule()
 UNIFORM_NOCLIP = StartRule(clip=False)
 NO_START = StartRule("none")
 
+#: a row's ball: the audit's (times its ``eps_scale``), or ``whole-box``, one that holds the
+#: whole input box (:func:`whole_box_eps`; the unbounded attack)
+Budget = Literal["audit", "whole-box"]
+WHOLE_BOX: Budget = "whole-box"
+
+
+def whole_box_eps(
+    norm: str, bounds: tuple[float, float], sample_shape: Sequence[int] | None
+) -> float:
+    """The radius of the smallest ball around any point of the box ``bounds`` that holds the
+    whole box: L-inf its width, L2 its diagonal ``width * sqrt(d)`` (d values per sample,
+    from ``sample_shape``, which L2 needs)."""
+    width = bounds[1] - bounds[0]
+    if norm == "linf":
+        return width
+    if sample_shape is None:
+        raise ValueError("a whole-box L2 ball needs the sample shape")
+    d = 1
+    for s in sample_shape:
+        d *= int(s)
+    return width * float(d) ** 0.5
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a few rows need at build time besides the ball and the step: the shape of one
+    sample (a whole-box L2 ball) and the tail classes (the ``tail-targeted`` row)."""
+
+    sample_shape: tuple[int, ...] | None = None
+    tail: tuple[int, ...] = ()
+
 
 @dataclass(frozen=True)
 class AttackSpec:
@@ -136,6 +203,8 @@ class AttackSpec:
         momentum: MIM's decay factor, or None.
         eot: gradient draws per step (expectation over transformation; the escalation's EOT).
         eps_scale: the row's budget relative to the audit's (RoBal's 0.031 vs 8/255).
+        budget: ``audit`` (the audit's ball, times ``eps_scale``) or ``whole-box``.
+        targets: target classes per sample (the ``tail-targeted`` row).
         version: AutoAttack's version (``standard``, ``fast``).
         backend_attack: the torchattacks class (``PGD``, ``FGSM``, ``AutoAttack``).
         roles: what the audit uses the row for.
@@ -152,6 +221,8 @@ class AttackSpec:
     momentum: float | None = None
     eot: int = 1
     eps_scale: float = 1.0
+    budget: Budget = "audit"
+    targets: int | None = None
     version: str | None = None
     backend_attack: str | None = None
     roles: frozenset[Role] = frozenset()
@@ -161,6 +232,8 @@ class AttackSpec:
         unknown = {*self.roles, *(r for _, rs in self.number_roles for r in rs)} - ROLES
         if unknown:
             raise ValueError(f"unknown attack roles {sorted(unknown)}; valid: {sorted(ROLES)}")
+        if self.budget not in get_args(Budget):
+            raise ValueError(f"unknown budget {self.budget!r}")
 
     def roles_of(self, number: int) -> frozenset[Role]:
         """The roles of the name with number ``number`` (0 for a plain name)."""
@@ -193,4 +266,10 @@ class AttackSpec:
         out.update({k: v for k, v in extra.items() if v is not None})
         if self.eps_scale != 1.0:
             out["eps_scale"] = self.eps_scale
+        if self.eot != 1:
+            out["eot"] = self.eot
+        if self.budget != "audit":
+            out["budget"] = self.budget
+        if self.targets is not None:
+            out["targets"] = self.targets
         return out

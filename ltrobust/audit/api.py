@@ -13,6 +13,7 @@ import inspect
 import os
 import re
 import typing
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,13 +23,11 @@ from typing import Any
 
 from torch import nn
 
-from ltrobust.attacks.registry import build_attack
-from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.adversarial import AdversarialKeeper
+from ltrobust.audit.attack_plan import make_plan
 from ltrobust.audit.cache import open_cache, prepare_cache
-from ltrobust.audit.config import AuditConfig
+from ltrobust.audit.config import AuditConfig, DiagnosticPasses, Thresholds
 from ltrobust.audit.inputs import AuditInputs, MemoryData, load_inputs, memory_data, threat_for
-from ltrobust.audit.protocol_run import plan_attacks
 from ltrobust.audit.provenance import cache_material, dataset_info, provenance
 from ltrobust.audit.runner import assemble_report, run_audit
 from ltrobust.audit.session import AuditSession, DataInfo
@@ -42,7 +41,7 @@ from ltrobust.report.gate import Threshold, refuse_incomparable
 from ltrobust.report.schema import AuditReport
 from ltrobust.runtime import dist
 from ltrobust.runtime.progress import Progress
-from ltrobust.settings import params_of
+from ltrobust.settings import params_of, precision_of_amp
 
 #: where finished batches go: a folder, or a function of the dataset name giving one
 CacheDir = str | os.PathLike[str] | Callable[[str], str | os.PathLike[str]] | None
@@ -56,6 +55,9 @@ def make_config(
     """``config`` (default: all defaults) with ``attacks`` and the keyword ``options`` applied,
     validated. ``attacks`` and ``worst_only`` may be comma-separated text, ``load`` a dict."""
     base = config if config is not None else AuditConfig()
+    if "amp" in options:  # the old spelling of precision
+        warnings.warn("audit option amp is deprecated; use precision", DeprecationWarning, 2)
+        options.setdefault("precision", precision_of_amp(options.pop("amp")))
     names = {f.name for f in dataclasses.fields(AuditConfig)}
     unknown = sorted(set(options) - names)
     if unknown:
@@ -68,12 +70,24 @@ def make_config(
         elif options.get(key) is not None:
             options[key] = list(options[key])
     if isinstance(options.get("load"), Mapping):
-        options["load"] = LoadOptions(**options["load"])
+        options["load"] = LoadOptions().given(**options["load"])
+    for key, kind in (("thresholds", Thresholds), ("passes", DiagnosticPasses)):
+        if isinstance(options.get(key), Mapping):
+            options[key] = _nested(kind, key, options[key])
     if options.get("kappas") is not None:
         options["kappas"] = tuple(float(k) for k in options["kappas"])
     merged = dataclasses.replace(base, **options)
     merged.validate()
     return merged
+
+
+def _nested(kind: type[Any], key: str, given: Mapping[str, Any]) -> Any:
+    """The dataclass ``kind`` from the keywords of option ``key`` (an unknown one refused)."""
+    valid = sorted(f.name for f in dataclasses.fields(kind))
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown {key} option {unknown[0]!r}; valid: {', '.join(valid)}")
+    return kind(**given)
 
 
 def unknown_option(name: str, valid: list[str]) -> str:
@@ -216,8 +230,10 @@ def _run(
     cache_dir, adv_file = where
     data, loaded, warnings = inputs.data, inputs.loaded, inputs.warnings
     threat, step = threat_for(data, cfg, warnings)
-    attacks, rows = plan_attacks(cfg, threat, step, dataset=data.name)
-    cfg = replace(cfg, attacks=attacks, groups=resolve_group_mode(data.class_counts, cfg.groups))
+    plan = make_plan(cfg, threat, step, dataset=data.name)
+    cfg = replace(
+        cfg, attacks=list(plan.names), groups=resolve_group_mode(data.class_counts, cfg.groups)
+    )
     groups = class_groups(data.class_counts, cfg.groups)
     info = DataInfo(
         data.name, data.num_classes, list(data.class_names), groups, list(data.class_counts)
@@ -225,8 +241,8 @@ def _run(
     report_config = cfg.report_config(threat.eps, step, len(data.y))
     dataset_section = dataset_info(data, groups, cfg.groups)
     if baseline is not None:
-        plan = Facts(dataset_section, report_config, {}, None, len(data.y), data.indices.tolist())
-        check_baseline(baseline, plan, cfg, threat, step)
+        facts = Facts(dataset_section, report_config, {}, None, len(data.y), data.indices.tolist())
+        check_baseline(baseline, facts, plan.settings(cfg.reported()))
     ctx = dist.setup(cfg.device)
     keeper = (
         AdversarialKeeper(cfg.save_adv, cfg.attacks, data.y, data.indices) if adv_file else None
@@ -237,7 +253,7 @@ def _run(
         cache = None
         if cache_dir is not None:
             root = Path(cache_dir(data.name) if callable(cache_dir) else cache_dir)
-            material = cache_material(inputs, cfg, threat, step, ctx)
+            material = cache_material(inputs, cfg, plan, threat, step, ctx)
             cache = open_cache(root, material, resume=cfg.resume, ctx=ctx)
         session = AuditSession(
             loaded.model,
@@ -254,7 +270,7 @@ def _run(
         )
         session.adversarial = keeper
         parts = run_audit(
-            session, cfg, data.indices, on_ready=lambda: prepare_cache(cache, ctx), rows=rows
+            session, cfg, data.indices, on_ready=lambda: prepare_cache(cache, ctx), plan=plan
         )
     finally:
         dist.teardown(ctx)
@@ -284,12 +300,13 @@ def _adv_file(cfg: AuditConfig, save_adv_to: CacheDir, name: str) -> Path | None
 
 
 def check_baseline(
-    baseline: AuditReport, plan: Facts, cfg: AuditConfig, threat: ThreatModel, step: float
+    baseline: AuditReport, facts: Facts, attacks: Mapping[str, Mapping[str, Any]]
 ) -> None:
     """Refuse, before the first batch, an audit whose worst case could not be compared with
-    ``baseline`` (``plan``: the new report's facts known before it runs)."""
-    attacks = {a: build_attack(a, threat, step, seed=cfg.seed).settings() for a in cfg.reported()}
-    problems = fact_problems(Facts.of(baseline), replace(plan, attacks=attacks), "baseline", "new")
+    ``baseline`` (``facts``: the new report's facts known before it runs; ``attacks``: the
+    settings of its reported attacks, from the audit's plan)."""
+    new = replace(facts, attacks=dict(attacks))
+    problems = fact_problems(Facts.of(baseline), new, "baseline", "new")
     refuse_incomparable(problems, [Threshold("max_drop", "worst.overall", 0.0)])
 
 

@@ -10,20 +10,40 @@ dataset's defaults (docs/METHODS.md §1). This module is torch-free.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from ltrobust.attacks.registry import ATTACKS, DEFAULT_ATTACKS, parse_attack_list
+from ltrobust.attacks.registry import (
+    ATTACKS,
+    DEFAULT_ATTACKS,
+    check_attack_name,
+    parse_attack_list,
+)
+from ltrobust.audit.diagnostics_config import (
+    DEFAULT_KAPPAS,
+    DIAG,
+    DiagnosticPasses,
+    DiagnosticsConfig,
+    Thresholds,
+)
 from ltrobust.audit.protocols import PROTOCOLS, check_protocols, parse_protocols
 from ltrobust.data.profile import GROUP_CHOICES
 from ltrobust.errors import ConfigError
 from ltrobust.models.options import LoadOptions
-from ltrobust.settings import setting
+from ltrobust.settings import (
+    AUDIT_AMP,
+    amp_of_precision,
+    batch_size_setting,
+    data_dir_setting,
+    device_setting,
+    precision_setting,
+    seed_setting,
+    setting,
+)
 from ltrobust.values import NORMS, parse_kappas, parse_number
 
-#: RoBal §3.3, Fig. 2: kappa in {-2, -1.5, ..., 2}
-DEFAULT_KAPPAS = tuple(k / 2 for k in range(-4, 5))
-AMP_CHOICES = ("none", "bf16")
+#: the precisions an audit runs in (its attacks' autocast; float16 would need a scaler)
+AUDIT_PRECISIONS = ("fp32", "bf16")
 #: the resume cache of an audit, inside its report folder
 CACHE_DIRNAME = ".ltrobust-cache"
 # the panels of ``ltrobust audit --help`` (the model-loading options are in models/options.py's
@@ -31,7 +51,6 @@ CACHE_DIRNAME = ".ltrobust-cache"
 DATA = "Data"
 THREAT = "Threat model"
 ATTACKS_PANEL = "Attacks"
-DIAG = "Diagnostics"
 PROTOCOLS_PANEL = "Protocols"
 RUN = "Performance"
 OUTPUT = "Output"
@@ -53,76 +72,20 @@ def _save_adv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def checked_attacks(names: list[str]) -> list[str]:
+    """``names`` (already split, by the option's parser or the API) lower-cased, in order,
+    without duplicates; an unknown or missing name is a :class:`ConfigError` listing the valid
+    ones. The text itself is parsed once, where it is read."""
+    out = list(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
+    if not out:
+        raise ConfigError("no attack given; valid: " + ATTACKS.valid())
+    for name in out:
+        check_attack_name(name)
+    return out
+
+
 def _attack_help() -> str:
     return "Comma-separated attacks: " + ATTACKS.valid() + " (ltrobust attacks lists them)."
-
-
-@dataclass
-class Thresholds:
-    """When a check counts as triggered; fractions of samples (0.03 = 3 points)."""
-
-    #: headline minus believed accuracy that makes "inflated"
-    inflation: float = setting(
-        0.05,
-        help="Points (fraction) PGD-20 may exceed the believed accuracy.",
-        flags=("--inflation-threshold",),
-        panel=DIAG,
-    )
-    #: PGD-20 at kappa 0 above the sweep's lowest PGD-20
-    kappa_gap: float = setting(
-        0.05, help="PGD-20 minus the sweep's minimum that flags.", panel=DIAG
-    )
-    #: PGD-20 above the logit-scaling adaptive attacks
-    adaptive_gap: float = setting(
-        0.05, help="PGD-20 minus the adaptive attacks that flags.", panel=DIAG
-    )
-    #: PGD-20 above AutoAttack (standard AT models show 2-4 points)
-    aa_gap: float = setting(0.08, help="PGD-20 minus AutoAttack that flags.", panel=DIAG)
-    fgsm_margin: float = 0.01  #: FGSM below PGD-20 by more than this
-    steps_gap: float = 0.02  #: PGD-20 above PGD-100 by more than this
-    #: share of samples whose whole clean input gradient is 0
-    zero_grad: float = setting(
-        0.05,
-        help="Share of samples with an all-zero gradient that flags.",
-        flags=("--zero-grad-threshold",),
-        panel=DIAG,
-    )
-    unbounded: float = 0.05  #: accuracy an eps = whole-box attack may leave
-    square: float = 0.005  #: share of samples only Square breaks
-    tail_targets: float = 0.005  #: share of samples only tail-targeted APGD breaks
-    escalation: float = 0.005  #: share of samples only an escalation attack breaks
-    min_samples: int = 5  #: a gap must concern at least this many samples to count
-
-    def validate(self) -> None:
-        """Every threshold is a finite fraction in [0, 1]; ``min_samples`` >= 0."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "min_samples":
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ConfigError(f"thresholds.min_samples must be >= 0, got {value!r}")
-            elif not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 1):
-                raise ConfigError(f"threshold {f.name} must be a number in [0, 1], got {value!r}")
-
-
-@dataclass
-class DiagnosticsConfig:
-    """Which diagnostics an audit runs (all by default)."""
-
-    sweep: bool = True
-    kappas: tuple[float, ...] = DEFAULT_KAPPAS
-    invariant: bool = True  #: APGD-DLR at the smallest, zero and largest kappa
-    unbounded: bool = True
-    unbounded_n: int = 500  #: samples for the unbounded attack (evenly spaced)
-    #: attack what gradient attacks cannot see through (Square; EOT for randomised models)
-    escalate: bool = True
-    eot_draws: int = 20  #: gradients averaged per step of an EOT attack (AutoAttack's rand)
-    repeats: int = 10  #: evaluations of each final point of a randomised model
-    thresholds: Thresholds = setting(factory=Thresholds, nested=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["kappas"] = list(self.kappas)
-        return out
 
 
 @dataclass
@@ -162,10 +125,8 @@ class AuditConfig:
         "--num-samples: torchrun takes --n for an abbreviation of its own options).",
         panel=DATA,
     )
-    batch_size: int = setting(
-        256, help="Batch size (results do not depend on it, except AutoAttack's).", panel=RUN
-    )
-    seed: int = setting(0, help="Seed of random starts and subsets.", panel=ATTACKS_PANEL)
+    batch_size: int = batch_size_setting(256, panel=RUN)
+    seed: int = seed_setting(panel=ATTACKS_PANEL)
     groups: str = setting(
         "auto",
         help="thirds: head/body/tail; shot: many (> 100 training images) / medium (20-100) / "
@@ -173,8 +134,8 @@ class AuditConfig:
         choices=GROUP_CHOICES,
         panel=DATA,
     )
-    device: str = setting("auto", help="auto, cpu, cuda or cuda:N.", panel=RUN)
-    data_dir: str | None = setting(None, help="Where the dataset files are.", panel=DATA)
+    device: str = device_setting(panel=RUN)
+    data_dir: str | None = data_dir_setting(panel=DATA)
     imbalance_ratio: float | None = setting(
         None, help="n_max / n_min of the training profile.", panel=DATA
     )
@@ -218,6 +179,7 @@ class AuditConfig:
         panel=DIAG,
     )
     thresholds: Thresholds = setting(factory=Thresholds, nested=True)
+    passes: DiagnosticPasses = setting(factory=DiagnosticPasses, nested=True)
     protocols: list[str] = setting(
         factory=lambda: ["strict"],
         flags=("--protocol",),
@@ -234,13 +196,7 @@ class AuditConfig:
         "seldom include them) on the samples every other attack left correct.",
         panel=ATTACKS_PANEL,
     )
-    amp: str = setting(
-        "none",
-        help="bf16: attacks iterate under bfloat16 autocast; every final adversarial example is "
-        "re-checked in float32 (AutoAttack always runs in float32).",
-        choices=AMP_CHOICES,
-        panel=RUN,
-    )
+    precision: str = precision_setting(choices=AUDIT_PRECISIONS, panel=RUN, aliases=(AUDIT_AMP,))
     channels_last: bool = setting(
         False, help="Channels-last memory format for the model and the batches.", panel=RUN
     )
@@ -271,15 +227,15 @@ class AuditConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` (one line) for any invalid option."""
-        self.attacks = parse_attack_list(",".join(self.attacks))
-        self.worst_only = parse_attack_list(",".join(self.worst_only)) if self.worst_only else []
+        self.attacks = checked_attacks(self.attacks)
+        self.worst_only = checked_attacks(self.worst_only) if self.worst_only else []
         stray = [a for a in self.worst_only if a not in self.attacks]
         if stray:
             raise ConfigError(f"--worst-only names attacks not in --attacks: {', '.join(stray)}")
         for name, value, choices in (
             ("--norm", self.norm, NORMS),
             ("--groups", self.groups, GROUP_CHOICES),
-            ("--amp", self.amp, AMP_CHOICES),
+            ("--precision", self.precision, AUDIT_PRECISIONS),
         ):
             if value not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
@@ -294,6 +250,7 @@ class AuditConfig:
             raise ConfigError(f"--resize must be >= 1, got {self.resize}")
         self.check_save_adv()
         self.thresholds.validate()
+        self.passes.validate()
         self.protocols = parse_protocols(",".join(self.protocols))
         check_protocols(self.protocols, self.norm)
 
@@ -309,6 +266,11 @@ class AuditConfig:
                 "(or use all or worst)"
             )
 
+    @property
+    def amp(self) -> str:
+        """The precision as reports and the resume key spell it (``none`` or ``bf16``)."""
+        return amp_of_precision(self.precision)
+
     def reported(self) -> list[str]:
         """The attacks with a row of their own (``attacks`` without ``worst_only``)."""
         return [a for a in self.attacks if a not in self.worst_only]
@@ -319,7 +281,11 @@ class AuditConfig:
             return None
         kappas = tuple(sorted({float(k) for k in self.kappas}))
         return DiagnosticsConfig(
-            sweep=self.sweep, kappas=kappas, escalate=self.escalate, thresholds=self.thresholds
+            sweep=self.sweep,
+            kappas=kappas,
+            escalate=self.escalate,
+            thresholds=self.thresholds,
+            **asdict(self.passes),
         )
 
     def report_config(self, eps: float, step: float, n: int) -> dict[str, Any]:
@@ -335,7 +301,7 @@ class AuditConfig:
             "groups": self.groups,
             "device": self.device,
             "aa_tail_targets": self.aa_tail_targets,
-            "amp": self.amp,
+            "amp": self.amp,  # the report's spelling of the precision
             "channels_last": self.channels_last,
             "compile": self.compile,
             "worst_only": list(self.worst_only),

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ltrobust.attacks.iterative import IterativeAttack
-from ltrobust.attacks.losses import CrossEntropy
+from ltrobust.attacks.base import Attack
+from ltrobust.attacks.registry import build_attack, name_with_role
 from ltrobust.attacks.threat import ThreatModel
 
 
@@ -64,22 +64,17 @@ class ZeroGradMeter:
         return torch.cat(self._whole) if self._whole else torch.empty(0)
 
 
-def unbounded_attack(threat: ThreatModel, shape: Sequence[int]) -> IterativeAttack:
+#: the attack table's row of the unbounded attack
+UNBOUNDED = name_with_role("whole-box")
+
+
+def unbounded_attack(threat: ThreatModel, shape: Sequence[int]) -> Attack:
     """PGD-20 on CE with an eps-ball that holds the whole box: it must reach about 0%.
 
-    L-inf: eps = 1, step 0.1. L2: eps = the box diagonal sqrt(d), step eps / 10.
+    The table's ``whole-box`` row: L-inf eps = the box's width (1), step eps / 10; L2 eps = the
+    box diagonal sqrt(d) for samples of ``shape``, step eps / 10.
     """
-    d = 1
-    for s in shape:
-        d *= int(s)
-    eps = 1.0 if threat.norm == "linf" else float(d) ** 0.5
-    return IterativeAttack(
-        ThreatModel(threat.norm, eps, threat.bounds),
-        CrossEntropy(),
-        steps=20,
-        step_size=eps / 10,
-        name="unbounded",
-    )
+    return build_attack(UNBOUNDED, threat, None, sample_shape=shape)
 
 
 def is_randomised(model: nn.Module, x: torch.Tensor) -> bool:

@@ -19,48 +19,58 @@ report's ``diagnostics.escalation`` says which attack ran, why, and what it brok
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from ltrobust.attacks.autoattack import AutoAttackAdapter
 from ltrobust.attacks.base import Attack
-from ltrobust.attacks.registry import build_variant, name_with_role
+from ltrobust.attacks.registry import (
+    attack_roles,
+    attack_spec,
+    build_attack,
+    build_variant,
+    names_with_role,
+)
 from ltrobust.audit.config import DiagnosticsConfig
 from ltrobust.audit.session import AuditSession
 from ltrobust.metrics.recall import group_means
+from ltrobust.report.findings import Diagnostics, Escalation, EscalationRun, Scoped, Unbounded
 
 
 @dataclass(frozen=True)
 class EscalationResult:
     """The report's ``escalation`` section and the predictions of every escalation attack."""
 
-    section: dict[str, Any]
+    section: Escalation
     preds: dict[str, torch.Tensor]
 
 
-def _overall(section: Any) -> float:
-    value = (section or {}).get("overall") if isinstance(section, dict) else None
-    return float(value) if isinstance(value, (int, float)) else 0.0
+def _overall(section: Scoped | Unbounded | None) -> float:
+    """A finding's share over every sample (0 when it was not measured or has no samples)."""
+    value = section.overall if section is not None else None
+    return float(value) if value is not None else 0.0
 
 
-def reasons(diag: dict[str, Any], cfg: DiagnosticsConfig) -> dict[str, str]:
-    """Which escalations the diagnostics call for, each with the reason (one sentence)."""
+def reasons(diag: Diagnostics, cfg: DiagnosticsConfig) -> dict[str, str]:
+    """Which escalations the diagnostics call for, by the role of their attacks
+    (``gradient-free``, ``eot``), each with the reason (one sentence)."""
     th, out = cfg.thresholds, {}
-    zero = diag.get("zero_grad") or {}
-    vanished = max(_overall(zero.get("sample_level")), _overall(zero.get("pgd_sample_level")))
-    unbounded = _overall(diag.get("unbounded"))
+    zero = diag.zero_grad
+    vanished = max(
+        _overall(zero.sample_level if zero else None),
+        _overall(zero.pgd_sample_level if zero else None),
+    )
+    unbounded = _overall(diag.unbounded)
     if vanished > th.zero_grad:
-        out["square"] = (
+        out["gradient-free"] = (
             f"the whole input gradient is exactly 0 on {100 * vanished:.1f}% of the samples "
             f"(> {100 * th.zero_grad:.1f}%): gradient attacks cannot move them"
         )
-    elif diag.get("unbounded") and unbounded > th.unbounded:
-        out["square"] = (
+    elif diag.unbounded is not None and unbounded > th.unbounded:
+        out["gradient-free"] = (
             f"PGD with an unbounded budget leaves {100 * unbounded:.1f}% correct "
             f"(> {100 * th.unbounded:.1f}%): its gradients do not lead anywhere"
         )
-    if diag.get("randomised"):
+    if diag.randomised:
         out["eot"] = (
             "two forward passes on the same inputs differ: gradients and predictions are "
             "random, so attacks average gradients over draws and final points are evaluated "
@@ -69,25 +79,28 @@ def reasons(diag: dict[str, Any], cfg: DiagnosticsConfig) -> dict[str, str]:
     return out
 
 
-#: the attack whose EOT variant the escalation runs (PGD-20)
-HEADLINE = name_with_role("headline")
+#: the attack table's escalation rows (Square; AutoAttack rand and the EOT PGD-20)
+ESCALATION = names_with_role("escalation", hidden=True)
 
 
 def attacks_for(kind: str, session: AuditSession, cfg: DiagnosticsConfig) -> list[Attack]:
-    """The escalation attacks of ``kind`` (``square`` or ``eot``)."""
-    threat, seed = session.threat, session.seed
-    if kind == "square":
-        return [AutoAttackAdapter(threat, version="square", seed=seed, name="square")]
-    eot_pgd = build_variant(
-        HEADLINE, threat, session.step, label=f"{HEADLINE}-eot", seed=seed, eot=cfg.eot_draws
-    )
-    return [AutoAttackAdapter(threat, version="rand", seed=seed, name="aa-rand"), eot_pgd]
+    """The escalation attacks of ``kind``, a role (``gradient-free`` or ``eot``): the table's
+    escalation rows with it, in table order; a row that averages its own gradients draws
+    ``cfg.eot_draws`` of them per step."""
+    threat, seed, step = session.threat, session.seed, session.step
+    return [
+        build_variant(name, threat, step, label=name, seed=seed, eot=cfg.eot_draws)
+        if attack_spec(name).eot > 1
+        else build_attack(name, threat, step, seed=seed)
+        for name in ESCALATION
+        if kind in attack_roles(name)
+    ]
 
 
 def run_escalations(
     session: AuditSession,
     cfg: DiagnosticsConfig,
-    diag: dict[str, Any],
+    diag: Diagnostics,
     survivors: torch.Tensor,
     clean_pred: torch.Tensor,
 ) -> EscalationResult | None:
@@ -102,29 +115,25 @@ def run_escalations(
     for kind, reason in why.items():
         repeats = cfg.repeats if kind == "eot" else 1
         for attack in attacks_for(kind, session, cfg):
-            before = int(alive.sum())
-            res = session.attack(
-                attack, attack.name, alive=alive.clone(), clean_pred=clean_pred, repeats=repeats
-            )
+            res = session.survivors(attack, alive, clean_pred, repeats=repeats)
             preds[attack.name] = res.pred
-            broken = alive & (res.pred != y)
-            alive &= ~broken
+            alive &= ~res.broken
             ran.append(
-                {
-                    "attack": attack.name,
-                    "why": reason,
-                    "settings": attack.settings(),
-                    "repeats": repeats,
-                    "attacked": before,
-                    "newly_broken": int(broken.sum()),
-                    "seconds": res.seconds,
-                }
+                EscalationRun(
+                    attack=attack.name,
+                    why=reason,
+                    settings=attack.settings(),
+                    repeats=repeats,
+                    attacked=res.attacked,
+                    newly_broken=res.newly_broken,
+                    seconds=res.seconds,
+                )
             )
     newly = survivors & ~alive
-    section = {
-        "ran": ran,
-        "attacked": int(survivors.sum()),
-        "newly_broken": int(newly.sum()),
-        "newly_broken_share": group_means(newly.float(), y, groups),
-    }
+    section = Escalation(
+        ran=ran,
+        attacked=int(survivors.sum()),
+        newly_broken=int(newly.sum()),
+        newly_broken_share=Scoped.of(group_means(newly.float(), y, groups)),
+    )
     return EscalationResult(section, preds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from ltrobust.errors import ConfigError, DataError
 from ltrobust.models.exported import check_input
 from ltrobust.models.formats import LoadedModel
 from ltrobust.models.loading import load_model
+from ltrobust.models.options import LoadOptions
 from ltrobust.readlog import file_digests, recording
 
 
@@ -38,7 +39,7 @@ class AuditInputs:
 
     data: EvalData
     loaded: LoadedModel
-    load_kwargs: dict[str, Any]
+    load: LoadOptions
     warnings: list[str] = field(default_factory=list)
     #: ``{path: sha256}`` of every file the model loader and the data reader read
     files: dict[str, str] = field(default_factory=dict)
@@ -145,15 +146,14 @@ def _load(
     data = dataset if isinstance(dataset, EvalData) else None
     if isinstance(dataset, str) and (counts is not None or not is_custom(dataset)):
         data = read(dataset, counts)
-    kwargs = config.load.kwargs()
     named = data.name if data is not None else dataset if isinstance(dataset, str) else None
-    kwargs.update(dataset=named, norm=config.norm)  # for robustbench:NAME
-    if data is not None:  # a plain state_dict is built for the data's input size
-        kwargs["default_input_size"] = data.shape[1]
-        kwargs["class_counts"] = list(data.class_counts)  # pi of a format's -tau * ln(pi)
-    loaded = (
-        module_as_loaded(model) if isinstance(model, nn.Module) else load_model(model, **kwargs)
-    )
+    options = replace(config.load, dataset=named, norm=config.norm)  # for robustbench:NAME
+    if data is not None:  # a plain state_dict is built for the data's input size, and a
+        # format's -tau * ln(pi) takes the data's training counts
+        options = replace(
+            options, default_input_size=data.shape[1], class_counts=list(data.class_counts)
+        )
+    loaded = module_as_loaded(model) if isinstance(model, nn.Module) else load_model(model, options)
     warnings = list(loaded.warnings)
     if data is None:
         name = dataset if isinstance(dataset, str) else loaded.dataset
@@ -173,7 +173,7 @@ def _load(
             f"--n {config.n} is more than the {len(data.y)} samples of {data.name}; "
             f"auditing all {len(data.y)}"
         )
-    return AuditInputs(data, loaded, kwargs, warnings)
+    return AuditInputs(data, loaded, options, warnings)
 
 
 def threat_for(

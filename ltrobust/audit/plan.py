@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ltrobust.attacks.registry import ATTACKS
+from ltrobust.attacks.registry import ATTACKS, name_with_role, names_with_role
 from ltrobust.audit.config import AuditConfig
 
 #: the parts of an audit, in the order they run (the keys of the report's timing)
@@ -93,7 +93,7 @@ def _diagnostics(config: AuditConfig, num_classes: int) -> list[PlannedPass]:
         out.append(
             PlannedPass(
                 "diagnostics",
-                "unbounded",
+                name_with_role("whole-box"),
                 f"PGD-20 with a budget that holds the whole box, on up to {diag.unbounded_n} "
                 "samples: should reach ~0%",
             )
@@ -108,14 +108,14 @@ def _escalations(config: AuditConfig) -> list[PlannedPass]:
     return [
         PlannedPass(
             "escalation",
-            "square",
+            ", ".join(names_with_role("gradient-free", hidden=True)),
             "Square (gradient-free, 5000 queries) on the survivors, if gradients vanish or the "
             "unbounded attack stays above 0%",
             maybe=True,
         ),
         PlannedPass(
             "escalation",
-            "aa-rand, pgd20-eot",
+            ", ".join(names_with_role("eot", hidden=True)),
             f"EOT attacks (AutoAttack rand, EOT PGD-20 with {diag.eot_draws} draws) on the "
             "survivors, if the model is randomised",
             maybe=True,

@@ -11,11 +11,12 @@ same samples: the gap per group and an exact McNemar test on the paired per-samp
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 
+from ltrobust.attacks.base import Attack
 from ltrobust.attacks.registry import build_attack
 from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.config import AuditConfig
@@ -29,6 +30,7 @@ from ltrobust.report.protocol_scores import (
     gap_scores,
     scores,
 )
+from ltrobust.report.sections import Gaps, ProtocolRow, ProtocolSection, Scores
 
 #: (protocol, row label) -> the attack that runs for it
 RowMap = dict[tuple[str, str], str]
@@ -63,19 +65,25 @@ def budget_note(dataset: str, eps: float) -> str:
 
 
 def plan_attacks(
-    config: AuditConfig, threat: ThreatModel, step: float, dataset: str | None = None
+    config: AuditConfig,
+    threat: ThreatModel,
+    step: float,
+    dataset: str | None = None,
+    build: Callable[[str], Attack] | None = None,
 ) -> tuple[list[str], RowMap]:
     """The audit's attacks (``config.attacks`` when ``strict`` is asked for) followed by every
     protocol attack not already in the list with identical settings, and which attack serves
     each protocol row. With ``dataset``, a paper protocol at a budget its paper never used on
-    that dataset is refused (:func:`budget_note`)."""
+    that dataset is refused (:func:`budget_note`). ``build`` makes the attack of a name (the
+    audit's plan passes one that builds each name once; default: a fresh one per call)."""
     if dataset is not None and [p for p in config.protocols if p != "strict"]:
         budget_note(dataset, threat.eps)
+    make = build or (lambda name: build_attack(name, threat, step, seed=config.seed))
     planned = list(config.attacks) if "strict" in config.protocols else []
-    seen = {_key(build_attack(a, threat, step, seed=config.seed).settings()): a for a in planned}
+    seen = {_key(make(a).settings()): a for a in planned}
     rows: RowMap = {}
     for protocol, label, attack in protocol_attacks(config.protocols):
-        key = _key(build_attack(attack, threat, step, seed=config.seed).settings())
+        key = _key(make(attack).settings())
         if key not in seen:
             seen[key] = attack
             planned.append(attack)
@@ -157,44 +165,53 @@ def protocol_section(
     info: DataInfo,
     counts: Sequence[int],
     eps: float | None = None,
-) -> dict[str, Any]:
+) -> ProtocolSection:
     """What protocol ``name`` would publish on the audited samples, and its gap to strict;
     ``eps`` (the audit's budget) says in ``budget`` whether it is the paper's."""
     entry, _ = PROTOCOLS.lookup(name)
     spec = entry.settings
     pick = long_tailed_subset(y, counts) if spec.test_set == "long-tailed" else torch.arange(len(y))
     ys, strict = y[pick], robust[pick]
-    table: dict[str, Any] = {"clean": {"attack": None, **_scores(clean_pred[pick] == ys, ys, info)}}
+    table: dict[str, ProtocolRow] = {"clean": _row(None, _scores(clean_pred[pick] == ys, ys, info))}
     flags = {"clean": clean_pred[pick] == ys}
     for label, _attack in spec.rows:
         attack = rows[(name, label)]
         ok = preds[attack][pick] == ys
         flags[label] = ok
-        table[label] = {
-            "attack": attack,
-            **_scores(ok, ys, info),
-            **_extra(spec, ok, ys, counts),
-        }
+        table[label] = _row(attack, {**_scores(ok, ys, info), **_extra(spec, ok, ys, counts)})
     headline = spec.headline
     head_ok = strict if headline == "worst case" else flags[headline]
-    published = _scores(head_ok, ys, info)
+    published, gap = _scores(head_ok, ys, info), _gap(head_ok, strict, ys, info)
+    return ProtocolSection(
+        description=entry.description,
+        leaves_out=spec.leaves_out,
+        source=spec.source,
+        verified=spec.verified,
+        test_set=spec.test_set,
+        budget=budget_note(info.name, eps) if eps is not None and name != "strict" else None,
+        n=len(ys),
+        positions=[int(i) for i in pick.tolist()] if len(pick) < len(y) else None,
+        rows=table if name != "strict" else {},
+        headline=headline,
+        headline_metric=spec.headline_metric,
+        groups_published=list(spec.groups_published),
+        published=_published(published),
+        strict=_published(_scores(strict, ys, info)),
+        gap=Gaps(overall=gap["overall"], groups=gap["groups"]),
+        deviations=list(spec.deviations),
+    )
+
+
+def _row(attack: str | None, numbers: Mapping[str, Any]) -> ProtocolRow:
+    """A row of a protocol's table: its attack (None: clean), then its numbers."""
+    return cast(ProtocolRow, {"attack": attack, **numbers})
+
+
+def _published(numbers: Mapping[str, Any]) -> Scores:
     return {
-        "description": entry.description,
-        "leaves_out": spec.leaves_out,
-        "source": spec.source,
-        "verified": spec.verified,
-        "test_set": spec.test_set,
-        **({"budget": budget_note(info.name, eps)} if eps is not None and name != "strict" else {}),
-        "n": len(ys),
-        **({"positions": [int(i) for i in pick.tolist()]} if len(pick) < len(y) else {}),
-        "rows": table if name != "strict" else {},
-        "headline": headline,
-        "headline_metric": spec.headline_metric,
-        "groups_published": list(spec.groups_published),
-        "published": {k: published[k] for k in ("overall", "balanced", "groups")},
-        "strict": {k: v for k, v in _scores(strict, ys, info).items() if k != "per_class"},
-        "gap": _gap(head_ok, strict, ys, info),
-        "deviations": list(spec.deviations),
+        "overall": numbers["overall"],
+        "balanced": numbers["balanced"],
+        "groups": numbers["groups"],
     }
 
 
@@ -208,7 +225,7 @@ def protocol_sections(
     info: DataInfo,
     counts: Sequence[int],
     eps: float | None = None,
-) -> dict[str, Any]:
+) -> dict[str, ProtocolSection]:
     """Every requested protocol's section, in the order given."""
     y = y.cpu()
     return {

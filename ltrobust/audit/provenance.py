@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import ltrobust
-from ltrobust.attacks.registry import build_attack
 from ltrobust.attacks.threat import ThreatModel
 from ltrobust.audit.cache import tensor_sha256
 from ltrobust.audit.config import AuditConfig
-from ltrobust.models.formats import request_keys
+from ltrobust.models.options import request_keys
+from ltrobust.report.sections import Dataset
 from ltrobust.runtime.dist import DistContext, resolve_device
 
 if TYPE_CHECKING:
+    from ltrobust.audit.attack_plan import AuditPlan
     from ltrobust.audit.inputs import AuditInputs
     from ltrobust.data.loading import EvalData
     from ltrobust.models.formats import LoadedModel
@@ -46,6 +47,7 @@ def versions() -> dict[str, str]:
 def cache_material(
     inputs: AuditInputs,
     config: AuditConfig,
+    plan: AuditPlan,
     threat: ThreatModel,
     step_size: float,
     ctx: DistContext,
@@ -53,9 +55,9 @@ def cache_material(
     """What a finished batch depends on (the resume key): the model, every file the model and
     the data were read from (a changed ONNX weight file, timm ``config.json`` or tensor file
     refuses a resume), the samples, the training counts and every setting that changes
-    per-sample results. Not in it: thresholds and groups (they only change summaries and the
-    verdict) and the number of processes."""
-    loaded, data, load_kwargs = inputs.loaded, inputs.data, inputs.load_kwargs
+    per-sample results (each attack's as ``plan`` built it). Not in it: thresholds and groups
+    (they only change summaries and the verdict) and the number of processes."""
+    loaded, data, load = inputs.loaded, inputs.data, inputs.load
     diag = config.diagnostics()
     diag_cfg = diag.to_dict() if diag is not None else None
     if diag_cfg is not None:
@@ -65,7 +67,7 @@ def cache_material(
         "model": {
             "sha256": loaded.sha256,
             "format": loaded.format,
-            "load_options": {k: load_kwargs.get(k) for k in LOAD_KEYS},
+            "load_options": {k: getattr(load, k) for k in LOAD_KEYS},
         },
         "files": dict(inputs.files),
         "data": {
@@ -74,10 +76,7 @@ def cache_material(
             "class_counts": list(data.class_counts),
         },
         "audit": {
-            "attacks": {
-                name: build_attack(name, threat, step_size, seed=config.seed).settings()
-                for name in config.attacks
-            },
+            "attacks": plan.settings(config.attacks),
             "norm": threat.norm,
             "eps": threat.eps,
             "step": step_size,
@@ -143,7 +142,7 @@ def provenance(
     }
 
 
-def dataset_info(data: EvalData, groups: dict[str, list[int]], mode: str) -> dict[str, Any]:
+def dataset_info(data: EvalData, groups: dict[str, list[int]], mode: str) -> Dataset:
     """The report's ``dataset`` section."""
     return {
         "name": data.name,

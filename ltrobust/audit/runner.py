@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 import torch
 
 from ltrobust.attacks.autoattack import steps_to
-from ltrobust.attacks.registry import build_attack, name_with_role, names_with_role
+from ltrobust.attacks.registry import name_with_role, names_with_role
+from ltrobust.audit.attack_plan import AuditPlan, make_plan
 from ltrobust.audit.config import AuditConfig, DiagnosticsConfig
 from ltrobust.audit.diagnostics import is_randomised
 from ltrobust.audit.escalation import run_escalations
@@ -29,7 +30,16 @@ from ltrobust.audit.sweep import run_sweep, run_unbounded
 from ltrobust.audit.tail_targets import AA_TARGETS, TailTargets, wants_aa_targets
 from ltrobust.audit.verdict import judge
 from ltrobust.metrics.recall import group_means
+from ltrobust.report.findings import Diagnostics, Scoped, SurvivorPass, ZeroGrad
 from ltrobust.report.schema import AuditReport, Outcome
+from ltrobust.report.sections import (
+    Config,
+    Dataset,
+    PerSample,
+    ProtocolSection,
+    Provenance,
+    Verdict,
+)
 from ltrobust.runtime.progress import PlanProgress, StepProgress
 
 #: AutoAttack's versions, whose passes report which component broke each sample
@@ -46,7 +56,7 @@ class AttackRuns:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     preds: dict[str, torch.Tensor] = field(default_factory=dict)
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
-    worst_only: dict[str, dict[str, Any]] = field(default_factory=dict)
+    worst_only: dict[str, SurvivorPass] = field(default_factory=dict)
     zero_grad: torch.Tensor | None = None
     broken_by: list[str] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -59,11 +69,11 @@ class AuditParts:
     clean: Outcome
     attacks: dict[str, Outcome]
     worst_case: Outcome | None
-    per_sample: dict[str, Any]
-    diagnostics: dict[str, Any]
-    verdict: dict[str, Any] | None
+    per_sample: PerSample
+    diagnostics: Diagnostics
+    verdict: Verdict | None
     warnings: list[str]
-    protocols: dict[str, Any] | None = None
+    protocols: dict[str, ProtocolSection] | None = None
     timing: dict[str, float] | None = None
 
 
@@ -76,23 +86,21 @@ def robust_mask(y: torch.Tensor, *preds: torch.Tensor) -> torch.Tensor:
 
 
 def run_attacks(
-    session: AuditSession, config: AuditConfig, clean: CleanResult, observe: bool
+    session: AuditSession, config: AuditConfig, clean: CleanResult, observe: bool, plan: AuditPlan
 ) -> AttackRuns:
-    """Every attack of ``config`` in order; ``worst_only`` ones on the survivors so far."""
+    """Every attack of ``config`` in order (the objects ``plan`` built); ``worst_only`` ones on
+    the survivors so far."""
     runs = AttackRuns()
     for name in config.attacks:
-        attack = build_attack(name, session.threat, session.step, seed=config.seed)
+        attack = plan.attacks[name]
         if name in config.worst_only:
             alive = robust_mask(session.y, clean.pred, *runs.preds.values(), *runs.extra.values())
-            res = session.attack(attack, name, alive=alive, clean_pred=clean.pred)
-            runs.extra[name] = res.pred
-            runs.seconds[name] = res.seconds
-            runs.worst_only[name] = {
-                "settings": attack.settings(),
-                "attacked": int(alive.sum()),
-                "newly_broken": int((alive & (res.pred != session.y)).sum()),
-                "seconds": res.seconds,
-            }
+            survived = session.survivors(attack, alive, clean.pred, label=name)
+            runs.extra[name] = survived.pred
+            runs.seconds[name] = survived.seconds
+            runs.worst_only[name] = SurvivorPass(
+                attack.settings(), survived.attacked, survived.newly_broken, survived.seconds
+            )
             continue
         res = session.attack(
             attack, name, observe=observe and name == OBSERVED, details=name in AUTOATTACKS
@@ -108,30 +116,34 @@ def run_attacks(
 
 
 def measure(
-    session: AuditSession, diag: DiagnosticsConfig, clean: CleanResult, runs: AttackRuns
-) -> dict[str, Any]:
-    """Zero-gradient ratios, the kappa sweep, the unbounded attack and Square-only breaks; the
-    sweep's predictions join ``runs.extra`` (they count in the worst case)."""
-    groups, y, out = session.info.groups, session.y, {}
+    session: AuditSession,
+    cfg: DiagnosticsConfig,
+    clean: CleanResult,
+    runs: AttackRuns,
+    diag: Diagnostics,
+) -> None:
+    """Zero-gradient ratios, the kappa sweep, the unbounded attack and Square-only breaks,
+    into ``diag``; the sweep's predictions join ``runs.extra`` (they count in the worst case)."""
+    groups, y = session.info.groups, session.y
     assert clean.zero is not None
-    out["zero_grad"] = {
-        "clean": group_means(clean.zero[:, 0], y, groups),
-        "sample_level": group_means(clean.zero[:, 1], y, groups),
-    }
+
+    def shares(values: torch.Tensor) -> Scoped:
+        return Scoped.of(group_means(values, y, groups))
+
+    diag.zero_grad = ZeroGrad(clean=shares(clean.zero[:, 0]), sample_level=shares(clean.zero[:, 1]))
     if runs.zero_grad is not None:
-        out["zero_grad"]["pgd_mean"] = group_means(runs.zero_grad[:, 0], y, groups)
-        out["zero_grad"]["pgd_sample_level"] = group_means(runs.zero_grad[:, 1], y, groups)
-    if diag.sweep:
-        sweep = run_sweep(session, diag, clean, runs.preds, runs.zero_grad)
-        out["sweep"] = sweep.section
+        diag.zero_grad.pgd_mean = shares(runs.zero_grad[:, 0])
+        diag.zero_grad.pgd_sample_level = shares(runs.zero_grad[:, 1])
+    if cfg.sweep:
+        sweep = run_sweep(session, cfg, clean, runs.preds, runs.zero_grad)
+        diag.sweep = sweep.section
         runs.extra.update(sweep.preds)
-    if diag.unbounded:
-        out["unbounded"] = run_unbounded(session, diag.unbounded_n)
+    if cfg.unbounded:
+        diag.unbounded = run_unbounded(session, cfg.unbounded_n)
     if runs.broken_by:
         white = [p for k, p in runs.preds.items() if k not in AUTOATTACKS]
         square = torch.tensor([b == "square" for b in runs.broken_by]) & robust_mask(y, *white)
-        out["square_only"] = group_means(square.float(), y, groups)
-    return out
+        diag.square_only = shares(square.float())
 
 
 def worst_case_predictions(
@@ -175,7 +187,7 @@ def timing(
 def diagnose(
     session: AuditSession,
     diag_cfg: DiagnosticsConfig,
-    diag: dict[str, Any],
+    diag: Diagnostics,
     clean: CleanResult,
     runs: AttackRuns,
     spent: dict[str, float],
@@ -183,13 +195,13 @@ def diagnose(
     """The diagnostics passes, then the escalations they call for (into ``diag`` and
     ``runs.extra``), their wall seconds added to ``spent``."""
     t0 = time.perf_counter()
-    diag.update(measure(session, diag_cfg, clean, runs))
+    measure(session, diag_cfg, clean, runs, diag)
     t1 = time.perf_counter()
     spent["diagnostics"] += t1 - t0
     survivors = robust_mask(session.y, clean.pred, *runs.preds.values(), *runs.extra.values())
     escalation = run_escalations(session, diag_cfg, diag, survivors, clean.pred)
     if escalation is not None:
-        diag["escalation"] = escalation.section
+        diag.escalation = escalation.section
         runs.extra.update(escalation.preds)
     spent["escalation"] += time.perf_counter() - t1
 
@@ -199,16 +211,18 @@ def run_audit(
     config: AuditConfig,
     indices: torch.Tensor,
     on_ready: Callable[[], None] | None = None,
-    rows: RowMap | None = None,
+    plan: AuditPlan | None = None,
 ) -> AuditParts:
-    """Clean, every attack of ``config``, (with ``config.diagnose``) the diagnostics and the
+    """Clean, every attack of ``config`` (as ``plan`` built them; default: a plan of
+    ``config``), (with ``config.diagnose``) the diagnostics and the
     verdict, and the per-sample worst case; see the module doc. ``on_ready`` is called once
     the model is known to fit the data, before the first pass (e.g. to prepare the cache:
     bad input writes nothing); then the plan goes to the progress (:func:`announce`), which
     also hears AutoAttack's steps inside a batch when it takes them (a ``StepProgress``)."""
     progress = session.engine.progress
     with steps_to(progress.step if isinstance(progress, StepProgress) else None):
-        return _run_audit(session, config, indices, on_ready, rows)
+        plan = plan or make_plan(config, session.threat, session.step)
+        return _run_audit(session, config, indices, on_ready, plan)
 
 
 def _run_audit(
@@ -216,40 +230,38 @@ def _run_audit(
     config: AuditConfig,
     indices: torch.Tensor,
     on_ready: Callable[[], None] | None,
-    rows: RowMap | None,
+    plan: AuditPlan,
 ) -> AuditParts:
     """:func:`run_audit`'s passes (its AutoAttack listener set)."""
-    start, rows = time.perf_counter(), rows or {}
+    start, rows = time.perf_counter(), plan.rows
     diag_cfg = config.diagnostics()
     warnings = session.check_model()
     if on_ready is not None:
         on_ready()
     announce(session, config, rows)
-    diag: dict[str, Any] = {}
+    diag = Diagnostics(warnings=[])
     spent = dict.fromkeys(PARTS, 0.0)
     if diag_cfg is not None:
-        diag["randomised"] = is_randomised(session.model, session.probe)
-        diag["softmax_outputs"] = any("probabilities" in w for w in warnings)
+        diag.randomised = is_randomised(session.model, session.probe)
+        diag.softmax_outputs = any("probabilities" in w for w in warnings)
     kappas = list(diag_cfg.kappas) if diag_cfg is not None and diag_cfg.sweep else []
     targets = AA_TARGETS if wants_aa_targets(config, session.info.num_classes) else 0
     clean = session.clean(kappas, gradient=diag_cfg is not None, targets=targets)
     spent["clean"] = clean.outcome.seconds
-    runs = run_attacks(session, config, clean, observe=diag_cfg is not None)
+    runs = run_attacks(session, config, clean, diag_cfg is not None, plan)
     if runs.worst_only:
-        diag["worst_only"] = runs.worst_only
+        diag.worst_only = runs.worst_only
     if diag_cfg is not None:
         diagnose(session, diag_cfg, diag, clean, runs, spent)
     tail = TailTargets(session, clean)
     if clean.aa_targets is not None:
-        diag["aa_targets"] = tail.stats(clean.aa_targets)
+        diag.aa_targets = tail.stats(clean.aa_targets)
     if config.aa_tail_targets:
         t0 = time.perf_counter()
-        pred, diag["aa_tail"] = tail.run({**runs.preds, **runs.extra})
+        pred, diag.aa_tail = tail.run({**runs.preds, **runs.extra})
         runs.extra[tail.name] = pred
         spent["diagnostics"] += time.perf_counter() - t0
-    amp = session.amp_report()
-    if amp is not None:
-        diag["amp"] = amp
+    diag.amp = session.amp_report()
     warnings.extend(session.notes())
     y = session.y
     worst_pred, robust = worst_case_predictions(y, clean.pred, {**runs.preds, **runs.extra})
@@ -259,7 +271,7 @@ def _run_audit(
         secs = sum(v for k, v in spent.items() if k != "clean")  # every pass that fed it
         over = {"over": [*runs.preds, *runs.extra]}
         worst = make_outcome("worst", over, y, worst_pred, session.info, secs, clean.outcome)
-    per_sample = {
+    per_sample: PerSample = {
         "index": indices.tolist(),
         "y": y.tolist(),
         "clean_pred": clean.pred.tolist(),
@@ -272,7 +284,7 @@ def _run_audit(
     verdict = None
     if diag_cfg is not None:
         groups = list(session.info.groups)
-        diag["checks"], verdict = judge(
+        diag.checks, verdict = judge(
             runs.outcomes, worst, diag, groups, diag_cfg.thresholds, clean.outcome
         )
     protocols = None
@@ -291,20 +303,22 @@ def _run_audit(
 def assemble_report(
     parts: AuditParts,
     *,
-    provenance: dict[str, Any],
-    config: dict[str, Any],
-    dataset: dict[str, Any],
+    provenance: Mapping[str, Any],
+    config: Mapping[str, Any],
+    dataset: Dataset,
 ) -> AuditReport:
-    """Wrap run results into an :class:`AuditReport` (warnings go into its diagnostics)."""
+    """Wrap run results into an :class:`AuditReport` (warnings go into its diagnostics). The
+    ``provenance`` and ``config`` sections are open objects (the audit's environment and
+    options, as :mod:`ltrobust.audit.api` composes them); the schema types their known keys."""
     return AuditReport(
-        provenance=provenance,
-        config=config,
+        provenance=cast(Provenance, dict(provenance)),
+        config=cast(Config, dict(config)),
         dataset=dataset,
         clean=parts.clean,
         attacks=parts.attacks,
         worst_case=parts.worst_case,
         per_sample=parts.per_sample,
-        diagnostics={"warnings": parts.warnings, **parts.diagnostics},
+        diagnostics=replace(parts.diagnostics, warnings=list(parts.warnings)),
         verdict=parts.verdict,
         protocols=parts.protocols,
     )

@@ -29,6 +29,7 @@ from ltrobust.audit.config import AuditConfig
 from ltrobust.audit.engine import Engine, prepare_model
 from ltrobust.audit.passes import AttackPass, amp_flips, clean_record, kappa_key
 from ltrobust.metrics.recall import confusion_matrix, recognised_clean, summarize
+from ltrobust.report.findings import Amp
 from ltrobust.report.schema import Outcome
 from ltrobust.runtime.dist import DistContext
 from ltrobust.runtime.progress import Progress
@@ -57,6 +58,22 @@ class CleanResult:
     zero: torch.Tensor | None
     sweep: dict[float, torch.Tensor]
     aa_targets: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class SurvivorResult:
+    """An attack on the samples still robust (:meth:`AuditSession.survivors`): predictions
+    (N; the clean prediction where not attacked), how many samples it attacked, which it broke
+    (bool, N) and its wall seconds."""
+
+    pred: torch.Tensor
+    attacked: int
+    broken: torch.Tensor
+    seconds: float
+
+    @property
+    def newly_broken(self) -> int:
+        return int(self.broken.sum())
 
 
 @dataclass(frozen=True)
@@ -237,11 +254,28 @@ class AuditSession:
             self._flips[label] = amp_flips(rec["pred"], rec["amp_pred"], y)
         return PassResult(rec["pred"], secs, rec.get("zg"), rec.get("broken_by"))
 
-    def amp_report(self) -> dict[str, Any] | None:
+    def survivors(
+        self,
+        attack: Attack,
+        alive: torch.Tensor,
+        clean_pred: torch.Tensor,
+        *,
+        label: str | None = None,
+        repeats: int = 1,
+    ) -> SurvivorResult:
+        """``attack`` (its pass named ``label``, default its name) on the samples ``alive``
+        (bool, N) only, the others keeping ``clean_pred``: what it attacked and newly broke. The
+        pass the worst-case-only attacks, the escalations and the tail-targeted APGD share."""
+        name = label or attack.name
+        res = self.attack(attack, name, alive=alive.clone(), clean_pred=clean_pred, repeats=repeats)
+        broken = alive & (res.pred != self.y)
+        return SurvivorResult(res.pred, int(alive.sum()), broken, res.seconds)
+
+    def amp_report(self) -> Amp | None:
         """The float32 re-check of bfloat16 attacks (flips per pass), or None without it."""
         if not self._flips:
             return None
-        return {"dtype": "bfloat16", "recheck": "float32", "flips": dict(self._flips)}
+        return Amp(dtype="bfloat16", recheck="float32", flips=dict(self._flips))
 
     def notes(self) -> list[str]:
         """Warnings about how passes ran (e.g. out-of-memory splits)."""

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from ltrobust.attacks.autoattack import AutoAttackAdapter
-from ltrobust.attacks.registry import build_variant, name_with_role
+from ltrobust.attacks.registry import build_attack, build_variant, name_with_role
 from ltrobust.audit.config import DiagnosticsConfig
 from ltrobust.audit.diagnostics import LogitScale, unbounded_attack
 from ltrobust.audit.session import AuditSession, CleanResult
 from ltrobust.metrics.recall import accuracy_by_group, group_means
+from ltrobust.report.findings import Scoped, Sweep, SweepRow, Unbounded, ZeroGradShares
 
 
 @dataclass(frozen=True)
@@ -32,23 +31,34 @@ class SweepResult:
     """The report's ``sweep`` section (``{"kappas", "rows"}``) and the per-sample predictions
     of every attack the sweep ran (they count in the worst case)."""
 
-    section: dict[str, Any]
+    section: Sweep
     preds: dict[str, torch.Tensor]
 
 
 #: the attack the sweep repeats at every kappa: the one the zero-gradient diagnostics observe
 SWEPT = name_with_role("observed")
+#: the scale-invariant attack the sweep runs at its ends and at 0 (APGD-DLR)
+INVARIANT = name_with_role("kappa-invariant")
 
 
 def _key(name: str, kappa: float) -> str:
     return f"{name}@kappa={kappa:g}"
 
 
-def _zero_grad(zg: torch.Tensor | None, y: torch.Tensor, groups: dict[str, list[int]]) -> Any:
+def _zero_grad(
+    zg: torch.Tensor | None, y: torch.Tensor, groups: dict[str, list[int]]
+) -> ZeroGradShares | None:
     """Per-sample (pixel share, sample share) of zero gradients over PGD's steps, per group."""
     if zg is None:
         return None
-    return {"pixel": group_means(zg[:, 0], y, groups), "sample": group_means(zg[:, 1], y, groups)}
+    return ZeroGradShares(
+        pixel=Scoped.of(group_means(zg[:, 0], y, groups)),
+        sample=Scoped.of(group_means(zg[:, 1], y, groups)),
+    )
+
+
+def _scoped(pred: torch.Tensor, y: torch.Tensor, groups: dict[str, list[int]]) -> Scoped:
+    return Scoped.of(accuracy_by_group(pred, y, groups))
 
 
 def run_sweep(
@@ -65,7 +75,8 @@ def run_sweep(
     with_invariant = cfg.invariant and session.info.num_classes >= 3
     ends = {kappas[0], kappas[-1], 0.0} if with_invariant else set()
     groups, y = session.info.groups, session.y
-    rows, preds = [], {}
+    rows: list[SweepRow] = []
+    preds: dict[str, torch.Tensor] = {}
     for kappa in kappas:
         if kappa == 0 and SWEPT in adv_preds:
             pgd, zero = adv_preds[SWEPT], pgd_zero
@@ -77,35 +88,38 @@ def run_sweep(
             res = session.attack(attack, label, salt=SWEPT, observe=True)
             pgd, zero = res.pred, res.zero_grad
             preds[label] = pgd
-        row = {
-            "kappa": kappa,
-            "clean": accuracy_by_group(clean.sweep[kappa], y, groups),
-            SWEPT: accuracy_by_group(pgd, y, groups),
-            "invariant": None,
-            "invariant_attack": None,
-            "zero_grad": _zero_grad(zero, y, groups),
-        }
+        row = SweepRow(
+            kappa=kappa,
+            clean=_scoped(clean.sweep[kappa], y, groups),
+            pgd20=_scoped(pgd, y, groups),
+            invariant=None,
+            invariant_attack=None,
+            zero_grad=_zero_grad(zero, y, groups),
+        )
         if kappa in ends:
             scaled = LogitScale(session.net, 10.0 ** (-kappa))
-            dlr = AutoAttackAdapter(
-                session.threat, version="dlr", seed=session.seed, name="apgd-dlr"
-            )
-            label = _key("apgd-dlr", kappa)
-            pred = session.attack(dlr, label, salt="apgd-dlr", model=scaled).pred
+            dlr = build_attack(INVARIANT, session.threat, session.step, seed=session.seed)
+            label = _key(INVARIANT, kappa)
+            pred = session.attack(dlr, label, salt=INVARIANT, model=scaled).pred
             preds[label] = pred
-            row["invariant"] = accuracy_by_group(pred, y, groups)
-            row["invariant_attack"] = "apgd-dlr"
+            row.invariant = _scoped(pred, y, groups)
+            row.invariant_attack = INVARIANT
         rows.append(row)
-    return SweepResult({"kappas": kappas, "rows": rows}, preds)
+    return SweepResult(Sweep(kappas=kappas, rows=rows), preds)
 
 
-def run_unbounded(session: AuditSession, max_n: int) -> dict[str, Any]:
+def run_unbounded(session: AuditSession, max_n: int) -> Unbounded:
     """Accuracy under PGD-20 with a budget that holds the whole box, on up to ``max_n`` evenly
     spaced samples; anything well above 0% means masked gradients."""
     n = len(session)
     pick = torch.unique(torch.linspace(0, n - 1, min(n, max_n)).round().long())
     attack = unbounded_attack(session.threat, session.sample_shape)
-    pred = session.attack(attack, "unbounded", pos=pick).pred
+    pred = session.attack(attack, attack.name, pos=pick).pred
     out = accuracy_by_group(pred, session.y[pick], session.info.groups)
-    out.update({"n": len(pick), "eps": attack.threat.eps, "settings": attack.settings()})
-    return out
+    return Unbounded(
+        overall=out["overall"],
+        groups=out["groups"],
+        n=len(pick),
+        eps=attack.threat.eps,
+        settings=attack.settings(),
+    )

@@ -12,15 +12,14 @@ left correct, and its predictions join the per-sample worst case.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 
-from ltrobust.attacks.autoattack import TailTargetedAPGD
-from ltrobust.attacks.registry import names_with_role
+from ltrobust.attacks.registry import build_variant, name_with_role, names_with_role
 from ltrobust.audit.config import AuditConfig
 from ltrobust.audit.session import AuditSession, CleanResult
 from ltrobust.metrics.recall import group_means
+from ltrobust.report.findings import AATail, AATargets, Scoped
 
 #: AutoAttack standard's number of target classes for APGD-T and FAB-T
 AA_TARGETS = 9
@@ -37,15 +36,15 @@ class TailTargets:
     """AutoAttack's targets against the tail, and targeted APGD towards the tail, for one
     audit's ``session`` and clean pass."""
 
-    #: the pass and the worst-case entry of the tail-targeted APGD
-    name = "aa-tail"
+    #: the pass and the worst-case entry of the tail-targeted APGD (the table's row)
+    name = name_with_role("tail-targeted")
 
     def __init__(self, session: AuditSession, clean: CleanResult) -> None:
         self.session, self.clean = session, clean
         groups = session.info.groups
         self.tail = sorted(groups.get("tail") or list(groups.values())[-1])
 
-    def stats(self, targets: torch.Tensor, k: int = AA_TARGETS) -> dict[str, Any]:
+    def stats(self, targets: torch.Tensor, k: int = AA_TARGETS) -> AATargets:
         """Which classes AutoAttack's targeted attacks aim at, on the correctly classified
         samples.
 
@@ -66,19 +65,19 @@ class TailTargets:
             for g, cls in groups.items()
         }
         hit = sorted(set(tg[is_tail].tolist()))
-        return {
-            "k": int(tg.shape[1]) if tg.ndim == 2 else 0,
-            "applies": c > k + 1,
-            "samples": int(correct.sum()),
-            "tail_target_share": group_means(is_tail.any(dim=1).float(), yc, groups),
-            "pairs_by_group": pairs,
-            "tail_classes_targeted": hit,
-            "tail_classes_never_targeted": [t for t in self.tail if t not in hit],
-        }
+        return AATargets(
+            k=int(tg.shape[1]) if tg.ndim == 2 else 0,
+            applies=c > k + 1,
+            samples=int(correct.sum()),
+            tail_target_share=Scoped.of(group_means(is_tail.any(dim=1).float(), yc, groups)),
+            pairs_by_group=pairs,
+            tail_classes_targeted=hit,
+            tail_classes_never_targeted=[t for t in self.tail if t not in hit],
+        )
 
     def run(
         self, preds: Mapping[str, torch.Tensor], max_targets: int = AA_TARGETS
-    ) -> tuple[torch.Tensor, dict[str, Any]]:
+    ) -> tuple[torch.Tensor, AATail]:
         """Targeted APGD towards the ``max_targets`` highest-scoring tail classes, only on
         samples still correct clean and under every attack in ``preds``.
 
@@ -91,16 +90,21 @@ class TailTargets:
         alive = self.clean.pred.cpu() == y
         for p in preds.values():
             alive &= p.cpu() == y
-        attack = TailTargetedAPGD(
-            session.threat, self.tail, max_targets=max_targets, seed=session.seed, name=self.name
+        attack = build_variant(
+            self.name,
+            session.threat,
+            session.step,
+            label=self.name,
+            seed=session.seed,
+            tail=self.tail,
+            targets=max_targets,
         )
-        res = session.attack(attack, self.name, alive=alive, clean_pred=self.clean.pred)
-        newly = alive & (res.pred != y)
-        info = {
-            "attack": attack.settings(),
-            "attacked": int(alive.sum()),
-            "newly_broken": int(newly.sum()),
-            "newly_broken_share": group_means(newly.float(), y, session.info.groups),
-            "seconds": res.seconds,
-        }
+        res = session.survivors(attack, alive, self.clean.pred, label=self.name)
+        info = AATail(
+            attack=attack.settings(),
+            attacked=res.attacked,
+            newly_broken=res.newly_broken,
+            newly_broken_share=Scoped.of(group_means(res.broken.float(), y, session.info.groups)),
+            seconds=res.seconds,
+        )
         return res.pred, info

@@ -24,14 +24,16 @@ samples of a small group do not decide its verdict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from ltrobust.attacks.registry import name_with_role, names_with_role
 from ltrobust.attacks.spec import Role
 from ltrobust.audit.config import Thresholds
 from ltrobust.metrics.collapse import CHANCE_MARGIN, ONE_CLASS_EXCESS, collapse_of
+from ltrobust.metrics.fields import VerdictName
+from ltrobust.report.findings import Check, Diagnostics, Scoped, Unbounded
 from ltrobust.report.schema import Outcome
+from ltrobust.report.sections import Verdict, VerdictEntry
 
 #: the attack whose inflation the verdict reports (PGD-20), and the one the kappa sweep repeats;
 #: the other attacks a check needs come from the attack table by role
@@ -68,10 +70,10 @@ def scope_size(outcome: Outcome, scope: str) -> int:
     return outcome.summary.n if scope == "overall" else outcome.summary.groups[scope].n
 
 
-def _pick(section: Mapping[str, Any] | None, scope: str) -> float | None:
-    if not section:
+def _pick(section: Scoped | Unbounded | None, scope: str) -> float | None:
+    if section is None:
         return None
-    return section["overall"] if scope == "overall" else section["groups"].get(scope)
+    return section.overall if scope == "overall" else section.groups.get(scope)
 
 
 def _diff(a: float | None, b: float | None) -> float | None:
@@ -93,57 +95,46 @@ class _Checker:
 
     def __init__(self, scope: str, n: int, th: Thresholds) -> None:
         self.scope, self.n, self.th = scope, n, th
-        self.out: list[dict[str, Any]] = []
+        self.out: list[Check] = []
 
     def add(self, name: str, value: float | None, threshold: float, message: str) -> None:
         fired = value is not None and value > threshold and value * self.n >= self.th.min_samples
-        self.out.append(
-            {
-                "name": name,
-                "group": self.scope,
-                "triggered": bool(fired),
-                "value": value,
-                "threshold": threshold,
-                "message": message,
-            }
-        )
+        self.out.append(Check(name, self.scope, bool(fired), value, threshold, message))
 
 
-#: checks that read one diagnostic: (check, diagnostics key, its sub-key holding the per-scope
-#: value or None, the Thresholds field, what a triggered check means)
-_DIAGNOSTIC_CHECKS = (
+#: what one finding of the diagnostics shows, per scope (None: not measured)
+Finding = Callable[[Diagnostics], Scoped | Unbounded | None]
+
+#: checks that read one finding: (check, the finding, the Thresholds field, what a triggered
+#: check means)
+_DIAGNOSTIC_CHECKS: tuple[tuple[str, Finding, str, str], ...] = (
     (
         "zero_gradient",
-        "zero_grad",
-        "sample_level",
+        lambda d: d.zero_grad.sample_level if d.zero_grad else None,
         "zero_grad",
         "inputs whose whole CE gradient is exactly 0",
     ),
     (
         "unbounded_not_zero",
-        "unbounded",
-        None,
+        lambda d: d.unbounded,
         "unbounded",
         "an attack with an unbounded budget does not reach 0%",
     ),
     (
         "square_breaks_more",
-        "square_only",
-        None,
+        lambda d: d.square_only,
         "square",
         "black-box Square breaks samples no white-box attack did",
     ),
     (
         "tail_targets_break_more",
-        "aa_tail",
-        "newly_broken_share",
+        lambda d: d.aa_tail.newly_broken_share if d.aa_tail else None,
         "tail_targets",
         "targeted APGD towards tail classes breaks samples every other attack missed",
     ),
     (
         "escalation_breaks_more",
-        "escalation",
-        "newly_broken_share",
+        lambda d: d.escalation.newly_broken_share if d.escalation else None,
         "escalation",
         "an escalation attack (Square or EOT) breaks samples every gradient attack missed",
     ),
@@ -151,8 +142,8 @@ _DIAGNOSTIC_CHECKS = (
 
 
 def scope_checks(
-    scope: str, attacks: Mapping[str, Outcome], diag: Mapping[str, Any], th: Thresholds, n: int
-) -> list[dict[str, Any]]:
+    scope: str, attacks: Mapping[str, Outcome], diag: Diagnostics, th: Thresholds, n: int
+) -> list[Check]:
     """Every check that can be computed for one scope (attacks not run are skipped)."""
     acc = {name: scope_value(o, scope) for name, o in attacks.items()}
     pgd, c = acc.get(HEADLINE), _Checker(scope, n, th)
@@ -183,44 +174,34 @@ def scope_checks(
     aa = _min_role(acc, "components")
     if aa is not None and pgd is not None:
         c.add("pgd_aa_gap", _diff(pgd, aa), th.aa_gap, "AutoAttack is well below PGD-20")
-    if diag.get("sweep") and pgd is not None:
-        lowest = _min_opt([_pick(r[SWEPT], scope) for r in diag["sweep"]["rows"]])
+    if diag.sweep is not None and pgd is not None:
+        lowest = _min_opt([_pick(r.pgd20, scope) for r in diag.sweep.rows])
         c.add(
             "kappa_sensitivity",
             _diff(pgd, lowest),
             th.kappa_gap,
             "PGD-20 on rescaled logits (kappa sweep) is well below kappa 0",
         )
-    for name, key, sub, threshold, message in _DIAGNOSTIC_CHECKS:
-        if diag.get(key):
-            value = diag[key][sub] if sub else diag[key]
-            c.add(name, _pick(value, scope), getattr(th, threshold), message)
+    for name, finding, threshold, message in _DIAGNOSTIC_CHECKS:
+        section = finding(diag)
+        if section is not None:
+            c.add(name, _pick(section, scope), getattr(th, threshold), message)
     return c.out
 
 
-def model_checks(diag: Mapping[str, Any]) -> list[dict[str, Any]]:
+def model_checks(diag: Diagnostics) -> list[Check]:
     """Checks on the model as a whole (scope ``overall``)."""
     out = []
-    for name, message in (
-        ("softmax_outputs", "the model outputs probabilities, not logits"),
-        ("randomised", "repeated forward passes differ: use EOT attacks"),
+    for name, found, message in (
+        ("softmax_outputs", diag.softmax_outputs, "the model outputs probabilities, not logits"),
+        ("randomised", diag.randomised, "repeated forward passes differ: use EOT attacks"),
     ):
-        if name in diag:
-            fired = bool(diag[name])
-            out.append(
-                {
-                    "name": name,
-                    "group": "overall",
-                    "triggered": fired,
-                    "value": float(fired),
-                    "threshold": 0.5,
-                    "message": message,
-                }
-            )
+        if found is not None:
+            out.append(Check(name, "overall", found, float(found), 0.5, message))
     return out
 
 
-def degenerate_checks(clean: Outcome) -> list[dict[str, Any]]:
+def degenerate_checks(clean: Outcome) -> list[Check]:
     """Model checks on the clean predictions (scope ``overall``): one class predicted far more
     often than any class occurs, and balanced recall at chance level
     (:mod:`ltrobust.metrics.collapse`, the rule the training monitor warns with)."""
@@ -230,22 +211,22 @@ def degenerate_checks(clean: Outcome) -> list[dict[str, Any]]:
     c = round(1 / stats.chance)
     below = None if stats.balanced is None else stats.chance - stats.balanced
     return [
-        {
-            "name": "one_class_predictions",
-            "group": "overall",
-            "triggered": stats.one_class,
-            "value": stats.excess,
-            "threshold": ONE_CLASS_EXCESS,
-            "message": f"one class takes {100 * stats.top_share:.0f}% of the clean predictions",
-        },
-        {
-            "name": "chance_level",
-            "group": "overall",
-            "triggered": stats.at_chance,
-            "value": below,
-            "threshold": -CHANCE_MARGIN,
-            "message": f"balanced clean recall is at chance level (1/{c})",
-        },
+        Check(
+            name="one_class_predictions",
+            group="overall",
+            triggered=stats.one_class,
+            value=stats.excess,
+            threshold=ONE_CLASS_EXCESS,
+            message=f"one class takes {100 * stats.top_share:.0f}% of the clean predictions",
+        ),
+        Check(
+            name="chance_level",
+            group="overall",
+            triggered=stats.at_chance,
+            value=below,
+            threshold=-CHANCE_MARGIN,
+            message=f"balanced clean recall is at chance level (1/{c})",
+        ),
     ]
 
 
@@ -253,18 +234,16 @@ def judge_scope(
     scope: str,
     attacks: Mapping[str, Outcome],
     worst: Outcome | None,
-    checks: list[dict[str, Any]],
+    checks: list[Check],
     th: Thresholds,
     invariant_run: bool = False,
     clean: Outcome | None = None,
-) -> dict[str, Any]:
+) -> VerdictEntry:
     """Verdict of one scope: ``reliable``, ``suspect``, ``inflated`` or ``degenerate`` (see
     module doc)."""
     believed = scope_value(worst, scope)
     inflation = {name: _diff(scope_value(o, scope), believed) for name, o in attacks.items()}
-    flags = [
-        c for c in checks if c["triggered"] and (c["group"] == scope or c["name"] in MODEL_CHECKS)
-    ]
+    flags = [c for c in checks if c.triggered and (c.group == scope or c.name in MODEL_CHECKS)]
     headline = inflation.get(HEADLINE)
     if headline is None:
         headline = _min_role(inflation, "gradient")
@@ -272,10 +251,11 @@ def judge_scope(
         headline = _min_opt(list(inflation.values()))
     n = scope_size(worst, scope) if worst is not None else 0
     big = headline is not None and headline > th.inflation and headline * n >= th.min_samples
-    masking = any(c["name"] in MASKING_CHECKS for c in flags)
+    masking = any(c.name in MASKING_CHECKS for c in flags)
     strong = invariant_run or bool(names_with_role("strong", attacks))
     dead = scope_value(clean, scope) == 0 and scope_size(clean, scope) > 0 if clean else False
-    if dead or any(c["name"] in DEGENERATE_CHECKS for c in flags):
+    verdict: VerdictName
+    if dead or any(c.name in DEGENERATE_CHECKS for c in flags):
         verdict = "degenerate"
     elif big and masking:
         verdict = "inflated"
@@ -288,38 +268,37 @@ def judge_scope(
         notes.append(f"PGD-20 is {100 * headline:.1f} points above the believed accuracy")
     if dead:
         notes.append("clean recall is 0%: no sample of this scope to attack")
-    return {
-        "verdict": verdict,
-        "believed": believed,
-        "inflation": inflation,
-        "flags": [f"{c['name']}: {c['message']} ({_fmt(c)})" for c in flags] + notes,
-    }
+    return VerdictEntry(
+        verdict=verdict,
+        believed=believed,
+        inflation=inflation,
+        flags=[f"{c.name}: {c.message} ({_fmt(c)})" for c in flags] + notes,
+    )
 
 
-def _fmt(check: Mapping[str, Any]) -> str:
-    if check["name"] in MODEL_CHECKS and check["name"] not in DEGENERATE_CHECKS:
+def _fmt(check: Check) -> str:
+    if check.name in MODEL_CHECKS and check.name not in DEGENERATE_CHECKS:
         return "yes"
-    v, t = check["value"], check["threshold"]
-    return f"{100 * v:.1f} points > {100 * t:.1f}" if v is not None else "n/a"
+    v, t = check.value, check.threshold
+    return f"{100 * v:.1f} points > {100 * t:.1f}" if v is not None and t is not None else "n/a"
 
 
 def judge(
     attacks: Mapping[str, Outcome],
     worst: Outcome | None,
-    diag: Mapping[str, Any],
+    diag: Diagnostics,
     groups: list[str],
     th: Thresholds,
     clean: Outcome,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[Check], Verdict]:
     """All checks and the verdict, overall and per group."""
     checks = model_checks(diag) + degenerate_checks(clean)
     for scope in ["overall", *groups]:
         checks.extend(scope_checks(scope, attacks, diag, th, scope_size(clean, scope)))
-    sweep = diag.get("sweep") or {}
-    inv = any(r.get("invariant") for r in sweep.get("rows", []))
-    verdict = {
-        "overall": judge_scope("overall", attacks, worst, checks, th, inv, clean),
-        "groups": {g: judge_scope(g, attacks, worst, checks, th, inv, clean) for g in groups},
-        "thresholds": dict(vars(th)),
-    }
+    inv = diag.sweep is not None and any(r.invariant for r in diag.sweep.rows)
+    verdict = Verdict(
+        overall=judge_scope("overall", attacks, worst, checks, th, inv, clean),
+        groups={g: judge_scope(g, attacks, worst, checks, th, inv, clean) for g in groups},
+        thresholds=dict(vars(th)),
+    )
     return checks, verdict

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ltrobust.settings import amp_of_precision
+
 
 @dataclass
 class PhaseTimer:
@@ -61,7 +63,7 @@ def time_audit(
     attacks: Sequence[str] | None = None,
     batch_size: int = 256,
     device: str = "auto",
-    amp: str = "none",
+    precision: str = "fp32",
     channels_last: bool = False,
     seed: int = 0,
     data_dir: str | None = None,
@@ -86,7 +88,7 @@ def time_audit(
         n=n,
         batch_size=batch_size,
         device=device,
-        amp=amp,
+        precision=precision,
         channels_last=channels_last,
         seed=seed,
         data_dir=data_dir,
@@ -103,7 +105,7 @@ def time_audit(
         "n": report.dataset.get("n"),
         "batch_size": batch_size,
         "device": report.provenance.get("device"),
-        "amp": amp,
+        "amp": amp_of_precision(precision),  # as reports spell it (none, bf16)
         "channels_last": channels_last,
         "attacks": list(attack_s),
         "total_s": total,

@@ -12,12 +12,27 @@ from pathlib import Path
 from typing import Any
 
 from ltrobust.attacks.registry import parse_attack_list
+from ltrobust.audit.config import AUDIT_PRECISIONS
 from ltrobust.errors import ConfigError
-from ltrobust.settings import setting
+from ltrobust.settings import (
+    Alias,
+    amp_precision,
+    batch_size_setting,
+    data_dir_setting,
+    device_setting,
+    precision_of_amp,
+    precision_setting,
+    seed_setting,
+    setting,
+)
 from ltrobust.values import parse_number
 
-#: the precisions the attacks can be timed in: float32, and bfloat16 autocast as ``--amp bf16``
+#: the precisions the attacks can be timed in: float32, and bfloat16 autocast as the audit's
+#: ``--precision bf16``
 PRECISIONS = ("fp32", "bf16")
+#: the old spellings: ``--audit-amp none|bf16`` and ``--train-amp/--no-train-amp``
+AUDIT_AMP = Alias("--audit-amp", str, ("none", "bf16"), lambda value, _: precision_of_amp(value))
+TRAIN_AMP = Alias("--train-amp", bool, (), lambda on, _: amp_precision(on))
 DEFAULT_AUDIT_MODEL = "checkpoints/small_cnn-reat-fmnist-lt.pt"
 TIMING = "Attack timing"
 AUDIT = "Audit and memory"
@@ -72,7 +87,7 @@ def _fraction(flag_name: str) -> Any:
 class AttackBenchConfig:
     """Settings of one speed comparison (the same for every architecture)."""
 
-    batch_size: int = setting(256, help="Batch size (timing and audits).", panel=TIMING)
+    batch_size: int = batch_size_setting(256, panel=TIMING)
     steps: int = setting(20, help="PGD steps k; the floor is k passes.", panel=TIMING)
     repeats: int = setting(5, help="Timed rounds per architecture.", panel=TIMING)
     warmup: int = setting(1, help="Untimed rounds first.", panel=TIMING)
@@ -84,9 +99,7 @@ class AttackBenchConfig:
         2 / 255, flags=("--step",), help="Step size of the timed PGD.", parse=_fraction("--step"),
         show="2/255", panel=TIMING,
     )  # fmt: skip
-    seed: int = setting(
-        0, help="Seed of the random weights, batch, starts and training data.", panel=TIMING
-    )
+    seed: int = seed_setting(panel=TIMING)
     input_shape: tuple[int, int, int] | None = setting(
         None,
         help="CxHxW of the timed batch; auto: 1x28x28 for small_cnn, else 3x32x32.",
@@ -148,12 +161,10 @@ class TrainBenchConfig:
     steps: int = setting(
         10, help="Inner PGD steps of the training (methods with an inner attack).", panel=TRAIN
     )
-    amp: bool = setting(True, help="Train with --amp.", panel=TRAIN)
+    precision: str = precision_setting("auto", panel=TRAIN, aliases=(TRAIN_AMP,))
     epochs: int = setting(2, help="Epochs timed (the last one is the headline).", panel=TRAIN)
     n_max: int | None = setting(None, help="Head-class images.", show="the preset's", panel=TRAIN)
-    batch_size: int | None = setting(
-        None, help="Training batch size.", show="the method's, 128 for at", panel=TRAIN
-    )
+    batch_size: int | None = batch_size_setting(None, panel=TRAIN, show="the method's, 128 for at")
     #: the seed of the synthetic data and the run (``ltrobust bench`` passes its ``--seed``)
     seed: int = 0
 
@@ -206,7 +217,7 @@ class BenchConfig:
     threads: int | None = setting(
         None, help="torch intra-op threads (default: torch's current).", panel=TIMING
     )
-    device: str = setting("auto", help="auto, cpu, cuda or cuda:N.")
+    device: str = device_setting()
     audit_n: int = setting(
         1000, help="Samples of the full default audit (0 skips it).", panel=AUDIT
     )
@@ -222,14 +233,14 @@ class BenchConfig:
         parse=parse_attack_list,
         panel=AUDIT,
     )
-    audit_amp: str = setting(
-        "none", help="--amp of the audit.", choices=("none", "bf16"), panel=AUDIT
+    audit_precision: str = precision_setting(
+        choices=AUDIT_PRECISIONS, panel=AUDIT, aliases=(AUDIT_AMP,)
     )
     #: also report the audit's time scaled linearly to this many samples (0: do not)
     audit_extrapolate: int = setting(
         10000, help="Also scale the audit's time to this many samples (0: don't).", panel=AUDIT
     )
-    data_dir: str | None = setting(None, help="Where the dataset files are.", panel=AUDIT)
+    data_dir: str | None = data_dir_setting(panel=AUDIT)
     memory_sizes: list[int] = setting(
         factory=lambda: [1000, 10000],
         flags=("--memory-n",),
@@ -261,8 +272,9 @@ class BenchConfig:
             raise ConfigError(f"--audit-model: no such file: {self.audit_model}")
         if self.audit_extrapolate < 0:
             raise ConfigError(f"--audit-extrapolate must be >= 0, got {self.audit_extrapolate}")
-        if self.audit_amp not in ("none", "bf16"):
-            raise ConfigError(f"--audit-amp must be none or bf16, got {self.audit_amp!r}")
+        if self.audit_precision not in AUDIT_PRECISIONS:
+            valid = ", ".join(AUDIT_PRECISIONS)
+            raise ConfigError(f"--audit-precision must be {valid}, got {self.audit_precision!r}")
         if self.train is not None:
             self.train.validate()
         resolve_device(self.device)

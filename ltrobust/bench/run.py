@@ -136,7 +136,7 @@ def _audit(config: BenchConfig, device: torch.device, event: EventFn) -> dict[st
         attacks=config.audit_attacks,
         batch_size=config.attack.batch_size,
         device=str(device),
-        amp=config.audit_amp,
+        precision=config.audit_precision,
         channels_last=config.attack.channels_last,
         data_dir=config.data_dir,
         on_phase=lambda name: event(f"audit: {name}"),
@@ -182,7 +182,7 @@ def _train(config: TrainBenchConfig, device: torch.device, event: EventFn) -> di
     from ltrobust.bench.train_time import time_train_epoch
 
     event(
-        f"train: {config.arch}, {config.method}, PGD-{config.steps}, amp {config.amp}, "
+        f"train: {config.arch}, {config.method}, PGD-{config.steps}, {config.precision}, "
         f"{config.epochs} epochs on data shaped like {config.like}"
     )
     return time_train_epoch(

@@ -102,7 +102,7 @@ def _print_attack(row: dict[str, Any], settings: dict[str, Any]) -> None:
         title=f"{row['arch']} ({row['weights'].split(';')[0]}), batch {settings['batch_size']}"
         f" x {shape}, k = {settings['steps']} steps: seconds per attack call",
         title_justify="left",
-        caption="bf16: under torch.autocast(bfloat16), as audit --amp bf16"
+        caption="bf16: under torch.autocast(bfloat16), as audit --precision bf16"
         if any("@bf16" in k for k in row["results"])
         else None,
         caption_justify="left",
@@ -202,7 +202,7 @@ def _print_memory(memory: dict[str, Any]) -> None:
 
 
 def _print_train(train: dict[str, Any]) -> None:
-    amp = f"--amp ({train['amp_dtype'].replace('torch.', '')})" if train["amp"] else "fp32"
+    amp = f"autocast {train['amp_dtype'].replace('torch.', '')}" if train["amp"] else "fp32"
     steps = train["attack_steps"]
     inner = f" with PGD-{steps}" if steps is not None else " (no inner attack)"
     stdout.print(

@@ -159,6 +159,8 @@ def to_toml(config: Any, options: Sequence[Option]) -> str:
     """Every option of ``config`` as TOML (keys: the option names); unset ones commented."""
     lines = []
     for o in options:
+        if o.alias is not None:  # a deprecated spelling: the option itself is written
+            continue
         value: Any = config
         for name in o.path:
             value = getattr(value, name)

@@ -69,11 +69,15 @@ def inspect_command(
     from ltrobust.models.summary import describe
 
     config: AuditConfig = OPTIONS.build(options)
-    kwargs = config.load.kwargs()
     counts, size = _data_hints(config)
-    kwargs.update(class_counts=counts, default_input_size=size, input_size=input_size)
-    kwargs.update(dataset=config.dataset, norm=config.norm)  # for robustbench:NAME
-    info = describe(load_model(model, **kwargs))
+    load = config.load.given(
+        class_counts=counts,
+        default_input_size=size,
+        input_size=input_size,
+        dataset=config.dataset,  # for robustbench:NAME
+        norm=config.norm,
+    )
+    info = describe(load_model(model, load))
     if as_json:
         print(json.dumps(info, indent=1, default=str))
         return

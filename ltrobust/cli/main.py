@@ -20,6 +20,7 @@ from ltrobust.cli.gate import gate_command
 from ltrobust.cli.helpstyle import PlainFlagsGroup, use_plain_flags
 from ltrobust.cli.inspect import inspect_command
 from ltrobust.cli.report import report_command
+from ltrobust.cli.schema import schema_command
 from ltrobust.cli.sweep import sweep_command
 from ltrobust.cli.train import train_command
 
@@ -82,6 +83,7 @@ app.command("gate")(gate_command)
 app.command("sweep")(sweep_command)
 app.command("bench")(bench_command)
 app.command("inspect")(inspect_command)
+app.command("schema")(schema_command)
 use_plain_flags(app)
 
 

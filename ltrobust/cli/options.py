@@ -1,7 +1,7 @@
 """Typer options built from the declared settings of a config dataclass (:mod:`ltrobust.settings`).
 
 Each command maps its options to one typed config object in one place: an :class:`OptionSet`
-reads a config dataclass (or a list of :class:`~ltrobust.settings.Param`), offers one option per
+reads a config dataclass (or a list of :class:`Option`), offers one option per
 declared field (nested dataclasses flattened), and turns the values a user gave back into the
 config. Every option defaults to None on the command line, meaning "not given": the config's
 own default applies, and ``--help`` shows it. Values are parsed and checked (``8/255``, finite
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from rich.markup import escape
 from ltrobust.cli.common import guarded
 from ltrobust.errors import ConfigError
 from ltrobust.limits import MAX_INT
-from ltrobust.settings import Param, Setting, field_default, params_of
+from ltrobust.settings import Alias, Setting, field_default, params_of
 from ltrobust.values import parse_number
 
 #: the longest list of choices shown as the metavar (``auto|thirds|shot`` would squeeze the
@@ -42,6 +43,8 @@ class Option:
     default: Any
     kind: type
     setting: Setting
+    #: set for a deprecated spelling of the option at ``path`` (hidden from ``--help``)
+    alias: Alias | None = None
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -106,6 +109,7 @@ class Option:
             rich_help_panel=self.setting.panel,
             show_default=False,
             metavar=None if self.kind is bool else self.metavar(),
+            hidden=self.alias is not None,
         )
         cli_type = bool if self.kind is bool else int if self.kind is int else str
         annotation = Annotated[cli_type | None, info]  # type: ignore[valid-type]
@@ -156,19 +160,36 @@ def options_of(cls: type, prefix: tuple[str, ...] = (), flag_prefix: str = "") -
         out.append(
             Option(path, "__".join(path), default, _kind(hints[f.name], default, spec), spec)
         )
+        out.extend(_aliases(out[-1]))
     return out
 
 
-def options_of_params(params: Iterable[Param]) -> list[Option]:
-    """One option per distinct name among ``params`` (the first declaration wins)."""
-    out: dict[str, Option] = {}
-    for p in params:
-        if p.name not in out:
-            hint = str if p.default is None else type(p.default)
-            out[p.name] = Option(
-                (p.name,), p.name, p.default, _kind(hint, p.default, p.setting), p.setting
-            )
-    return list(out.values())
+def _aliases(option: Option) -> list[Option]:
+    """The hidden options of ``option``'s deprecated spellings."""
+    return [
+        Option(
+            option.path,
+            f"{option.param}__{a.flag[2:].replace('-', '_')}",
+            None,
+            a.kind,
+            Setting(
+                help=f"Deprecated: use {option.flags[0]}.",
+                flags=(a.flag,),
+                choices=a.choices,
+                panel=option.setting.panel,
+            ),
+            alias=a,
+        )
+        for a in option.setting.aliases
+    ]
+
+
+def deprecation_note(alias: Option, value: Any, target: Option, result: Any) -> None:
+    """One line on stderr: the deprecated spelling a user gave and the one to use."""
+    flag = alias.flags[0]
+    given = flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}"
+    use = f"{target.flags[0]} {result}" if result is not None else target.flags[0]
+    print(f"ltrobust: note: {given} is deprecated; use {use}", file=sys.stderr)
 
 
 class OptionSet:
@@ -203,6 +224,7 @@ class OptionSet:
     def given(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The options a user gave, parsed, as a nested dict of field names."""
         out: dict[str, Any] = {}
+        main = {o.path: o for o in self.options if o.alias is None}
         for o in self.options:
             raw = values.get(o.param)
             if raw is None:
@@ -210,7 +232,13 @@ class OptionSet:
             node = out
             for name in o.path[:-1]:
                 node = node.setdefault(name, {})
-            node[o.path[-1]] = o.parse(raw)
+            if o.alias is None:
+                node[o.path[-1]] = o.parse(raw)
+            elif values.get(main[o.path].param) is None:  # the current spelling wins
+                value = o.alias.to(o.parse(raw), node.get(o.path[-1]))
+                deprecation_note(o, raw, main[o.path], value)
+                if value is not None:
+                    node[o.path[-1]] = value
         return out
 
     def build(self, values: Mapping[str, Any], **fixed: Any) -> Any:

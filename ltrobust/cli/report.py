@@ -42,12 +42,12 @@ def report_command(
         if fmt is ReportFormat.terminal:
             from ltrobust.cli.tables import print_report_table
 
-            for w in (r.diagnostics or {}).get("warnings", []):
+            for w in r.diagnostics.warnings:
                 warn(w)
             print_report_table(r)
-            verdict = (r.verdict or {}).get("overall") or {}
-            if verdict:
-                stdout.print(f"verdict: [bold]{shown(verdict.get('verdict'))}[/]", highlight=False)
+            verdict = r.verdict.overall if r.verdict is not None else None
+            if verdict is not None:
+                stdout.print(f"verdict: [bold]{shown(verdict.verdict)}[/]", highlight=False)
             return
         assert target is not None
         files: list[Path] = []

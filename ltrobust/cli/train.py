@@ -2,9 +2,10 @@
 
 The options are declared once: :class:`ltrobust.train.config.TrainConfig` (what the run
 computes), :class:`ltrobust.train.config.RunOptions` (how it runs) and every method's
-hyper-parameters in :data:`ltrobust.train.registry.METHODS`. Every option defaults to "not
-given": a fresh run takes the method's and the dataset's defaults (docs/METHODS.md §4), a resumed
-run the checkpoint's values, and an explicit value that differs from the checkpoint is refused.
+hyper-parameters, the fields of the options class its row of
+:data:`ltrobust.train.registry.METHODS` names. Every option defaults to "not given": a fresh run
+takes the method's and the dataset's defaults (docs/METHODS.md §4), a resumed run the
+checkpoint's values, and an explicit value that differs from the checkpoint is refused.
 A resumed run also keeps the run's ``--save-format`` (stored in ``last.pt``) unless given.
 """
 
@@ -18,30 +19,31 @@ from typing import Any
 
 from ltrobust.cli.common import pct, shown, stdout, warn
 from ltrobust.cli.config_file import CONFIG_FILE, with_file
-from ltrobust.cli.options import Option, OptionSet, command, options_of_params
+from ltrobust.cli.options import Option, OptionSet, command, options_of
 from ltrobust.cli.progress import RichProgress
 from ltrobust.cli.shared import ARCHS, QUIET, command_line
 from ltrobust.errors import ConfigError
 from ltrobust.train.config import RunOptions, TrainConfig
-from ltrobust.train.registry import METHODS, method_params
+from ltrobust.train.registry import METHODS
 
 
 def method_options() -> list[Option]:
-    """One option per hyper-parameter of any method; its help names the methods using it and
-    their defaults."""
+    """One option per hyper-parameter of any method (the first method's declaration of a name
+    wins); its help names the methods using it and their defaults."""
     users: dict[str, list[str]] = {}
+    first: dict[str, Option] = {}
     for entry in METHODS:
-        for p in method_params(entry.name):
-            shown = p.setting.show or ("none" if p.default is None else p.default)
-            users.setdefault(p.name, []).append(f"{entry.name} {shown}")
-    options = options_of_params(p for e in METHODS for p in method_params(e.name))
+        for o in options_of(entry.settings.options):
+            shown = o.setting.show or ("none" if o.default is None else o.default)
+            users.setdefault(o.param, []).append(f"{entry.name} {shown}")
+            first.setdefault(o.param, o)
     return [
         replace(
             o,
             default=None,
             setting=replace(o.setting, show="; ".join(users[o.param])),
         )
-        for o in options
+        for o in first.values()
     ]
 
 
@@ -104,8 +106,7 @@ def default_out(method: str, dataset: str, arch: str) -> Path:
 def train_config(given: dict[str, Any], resume: Path | None) -> TrainConfig:
     """The run's config: the checkpoint's when resuming (explicit values must agree), else
     resolved from the explicit values and the defaults."""
-    from ltrobust.train.checkpoint import resume_config
-    from ltrobust.train.resolve import resolve_config
+    from ltrobust.train.resolve import resolve_config, resume_config
 
     if resume is not None:
         return resume_config(resume, given)

@@ -9,6 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pydantic import ConfigDict
+
+from ltrobust.metrics.fields import ClassIndex, Count, Fraction, Text
+
+#: how the report's validation reads these dataclasses: unknown keys and NaN refused
+STRICT_RECORD = ConfigDict(extra="forbid", allow_inf_nan=False)
+
 WILSON_Z = 1.959963984540054  # two-sided 95%
 
 
@@ -27,38 +34,44 @@ def wilson_interval(k: int, n: int, z: float = WILSON_Z) -> tuple[float | None, 
 class ClassStat:
     """Recall of one class: ``correct`` of ``n`` test samples, with a Wilson 95% interval."""
 
-    cls: int
-    name: str
-    n: int
-    correct: int
-    recall: float | None
-    ci_low: float | None
-    ci_high: float | None
+    __pydantic_config__ = STRICT_RECORD
+
+    cls: ClassIndex
+    name: Text
+    n: Count
+    correct: Count
+    recall: Fraction
+    ci_low: Fraction
+    ci_high: Fraction
 
 
 @dataclass
 class GroupStat:
     """Pooled recall of a class group (head/body/tail or many/medium/few)."""
 
-    name: str
-    classes: list[int]
-    n: int
-    correct: int
-    recall: float | None
-    ci_low: float | None
-    ci_high: float | None
+    __pydantic_config__ = STRICT_RECORD
+
+    name: Text
+    classes: list[ClassIndex]
+    n: Count
+    correct: Count
+    recall: Fraction
+    ci_low: Fraction
+    ci_high: Fraction
 
 
 @dataclass
 class RecallSummary:
     """Everything derived from one confusion matrix."""
 
-    n: int
-    correct: int
-    accuracy: float | None
-    balanced_accuracy: float | None
-    worst_class_recall: float | None
-    worst_class: int | None
+    __pydantic_config__ = STRICT_RECORD
+
+    n: Count
+    correct: Count
+    accuracy: Fraction
+    balanced_accuracy: Fraction
+    worst_class_recall: Fraction
+    worst_class: ClassIndex | None
     per_class: list[ClassStat]
     groups: dict[str, GroupStat]
-    landing: dict[str, dict[str, int]]
+    landing: dict[str, dict[str, Count]]

@@ -6,11 +6,9 @@ Used by :func:`ltrobust.models.load_model`; the file reading and format detectio
 
 from __future__ import annotations
 
-import difflib
 import math
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from .checkpoint import FORMAT_VERSION
 from .inputsize import input_size
 from .layouts import torchvision_hint
 from .metadata import check_metadata
+from .options import LoadOptions
 from .registry import get_builder, is_known, list_models
 from .statedict import (
     StateDict,
@@ -91,59 +90,8 @@ class LoadedModel:
         return bool(getattr(self.model, "guessed", False))
 
 
-def _key(default: Any) -> Any:
-    """A request field that changes what the loaded model computes (part of the resume key)."""
-    return field(default=default, metadata={"key": True})
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    """Every option of ``load_model``, declared once (None = not given); see
-    :func:`ltrobust.models.load_model` for what each means. The fields made with ``_key``
-    change what the loaded model computes and are part of an audit's resume key
-    (:func:`request_keys`); the others say how and where it is loaded."""
-
-    arch: str | None = _key(None)
-    num_classes: int | None = _key(None)
-    in_channels: int | None = _key(None)
-    input_size: int | None = _key(None)
-    mean: Sequence[float] | None = _key(None)
-    std: Sequence[float] | None = _key(None)
-    head: str = _key("linear")
-    output_key: str | int | None = _key(None)
-    default_input_size: int | None = _key(None)
-    format: str | None = _key(None)
-    scale: float | None = _key(None)
-    tau: float | None = _key(None)
-    format_config: str | None = _key(None)
-    class_counts: Sequence[int] | None = _key(None)
-    dataset: str | None = _key(None)
-    norm: str = _key("linf")
-    model_dir: str | os.PathLike[str] | None = None
-    unsafe_load: bool = False
-    map_location: Any = "cpu"
-
-    @property
-    def build_size(self) -> int:
-        """Input side to build an architecture with: given, else the data's, else 32."""
-        return self.input_size or self.default_input_size or 32
-
-
-def request_keys() -> tuple[str, ...]:
-    """The :class:`LoadRequest` fields that change what the loaded model computes."""
-    return tuple(f.name for f in fields(LoadRequest) if f.metadata.get("key"))
-
-
-def make_request(base: LoadRequest | None = None, **options: Any) -> LoadRequest:
-    """``base`` (default: all defaults) with ``options`` applied; an unknown name is a
-    ConfigError suggesting the nearest."""
-    names = [f.name for f in fields(LoadRequest)]
-    for name in options:
-        if name not in names:
-            near = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"valid: {', '.join(names)}"
-            raise ConfigError(f"unknown load option {name!r}; {hint}")
-    return replace(base or LoadRequest(), **options)
+#: the options of ``load_model`` as the loaders read them (one declaration: :class:`LoadOptions`)
+LoadRequest = LoadOptions
 
 
 def normalization_warning() -> str:

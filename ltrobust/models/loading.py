@@ -34,9 +34,9 @@ from ..errors import ConfigError, ModelLoadError
 from ..readlog import note_read
 from .checkpoint import FORMAT_NAME, sha256_file
 from .foreign import from_module
-from .formats import LoadedModel, LoadRequest, from_ltrobust, from_state_dict, make_request
+from .formats import LoadedModel, from_ltrobust, from_state_dict
 from .heads import HEADS
-from .options import WHOLE_MODEL_FORMATS, format_choices
+from .options import WHOLE_MODEL_FORMATS, LoadOptions, format_choices
 from .paper_formats import format_names
 from .readers import read_torch, short_reason, sniff
 from .registry import ROBUSTBENCH_PREFIX, TIMM_PREFIX, TORCHVISION_PREFIX
@@ -58,7 +58,7 @@ def _pickled_module(obj: Any) -> nn.Module | None:
     return None
 
 
-def _load_torchscript(path: Path, req: LoadRequest, map_location: Any) -> LoadedModel:
+def _load_torchscript(path: Path, req: LoadOptions, map_location: Any) -> LoadedModel:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's deprecation notice is not for our users
@@ -68,7 +68,7 @@ def _load_torchscript(path: Path, req: LoadRequest, map_location: Any) -> Loaded
     return from_module(module, "torchscript", req, path, container="torchscript")
 
 
-def _from_dict(obj: Mapping[str, Any], req: LoadRequest, path: Path) -> LoadedModel:
+def _from_dict(obj: Mapping[str, Any], req: LoadOptions, path: Path) -> LoadedModel:
     """An ltrobust checkpoint, a state_dict of ``req.arch`` or a paper format's file."""
     if obj.get("format") == FORMAT_NAME:
         if req.format not in (None, "ltrobust"):
@@ -83,7 +83,7 @@ def _from_dict(obj: Mapping[str, Any], req: LoadRequest, path: Path) -> LoadedMo
     return from_state_dict(obj, req, path)
 
 
-def _load_file(path: Path, req: LoadRequest, unsafe_load: bool, map_location: Any) -> LoadedModel:
+def _load_file(path: Path, req: LoadOptions, unsafe_load: bool, map_location: Any) -> LoadedModel:
     """Dispatch on what the file is (see module doc)."""
     if req.arch is not None and req.arch.startswith(TIMM_PREFIX):
         from .timm_io import load_timm
@@ -130,7 +130,7 @@ def _load_file(path: Path, req: LoadRequest, unsafe_load: bool, map_location: An
     )
 
 
-def _check_request(file: Path, req: LoadRequest) -> None:
+def _check_request(file: Path, req: LoadOptions) -> None:
     if not file.exists():
         hint = ""
         if req.arch is not None and req.arch.startswith(TIMM_PREFIX):
@@ -145,7 +145,7 @@ def _check_request(file: Path, req: LoadRequest) -> None:
         raise ConfigError(f"unknown head '{req.head}'; valid: {', '.join(HEADS)}")
 
 
-def _check_paper_options(fmt: str | None, req: LoadRequest) -> None:
+def _check_paper_options(fmt: str | None, req: LoadOptions) -> None:
     """``--scale``/``--tau``/``--format-config`` only with a paper format ``fmt``."""
     given = [f for f, v in (("--scale", req.scale), ("--tau", req.tau)) if v is not None]
     given += ["--format-config"] if req.format_config is not None else []
@@ -156,7 +156,7 @@ def _check_paper_options(fmt: str | None, req: LoadRequest) -> None:
         )
 
 
-def _load_zoo(path: str | os.PathLike[str], req: LoadRequest) -> LoadedModel:
+def _load_zoo(path: str | os.PathLike[str], req: LoadOptions) -> LoadedModel:
     """A RobustBench zoo entry (:mod:`~ltrobust.models.robustbench_io`)."""
     from .robustbench_io import load_robustbench, zoo_root
 
@@ -166,14 +166,14 @@ def _load_zoo(path: str | os.PathLike[str], req: LoadRequest) -> LoadedModel:
     return load_robustbench(zoo_root(path, req.arch, req.model_dir), req, req.dataset, req.norm)
 
 
-def _load_checked(file: Path, req: LoadRequest) -> LoadedModel:
+def _load_checked(file: Path, req: LoadOptions) -> LoadedModel:
     """Check the request, then load the file (see module doc)."""
     _check_request(file, req)
     _check_paper_options(req.format, req)
     return _load_file(file, req, req.unsafe_load, req.map_location)
 
 
-def _finish(loaded: LoadedModel, file: Path, req: LoadRequest) -> LoadedModel:
+def _finish(loaded: LoadedModel, file: Path, req: LoadOptions) -> LoadedModel:
     """Hash the file, describe the head, move to ``map_location`` and switch to eval mode."""
     _check_paper_options(loaded.format, req)
     loaded.sha256 = sha256_file(loaded.path or file)
@@ -186,47 +186,20 @@ def _finish(loaded: LoadedModel, file: Path, req: LoadRequest) -> LoadedModel:
 
 
 def load_model(
-    path: str | os.PathLike[str], request: LoadRequest | None = None, **options: Any
+    path: str | os.PathLike[str], options: LoadOptions | None = None, **given: Any
 ) -> LoadedModel:
     """Load any supported model file (see module doc) as a logits-returning eval-mode model.
 
-    The options are the fields of :class:`LoadRequest` (declared once, there), given as
-    ``request`` or as keywords (keywords override ``request``'s fields; an unknown one is a
-    ConfigError suggesting the nearest).
-
-    Args:
-        path: the file.
-        arch: registered architecture (or ``timm:NAME``, ``torchvision:NAME``); required for
-            plain state_dicts that are no paper format, checked against ltrobust checkpoints and paper formats,
-            ignored (with a warning) for whole models (TorchScript, export, ONNX, pickles).
-        num_classes, in_channels: inferred from a state_dict's head / first conv when None;
-            a given value that disagrees with the file raises.
-        input_size: input side (default 32 when building an architecture).
-        mean, std: input normalisation to put in front of the model (for ltrobust checkpoints
-            only when the checkpoint stores none; a different stored one raises).
-        head: ``"linear"``, ``"cosine"`` or ``"cosplus"``: the head of a plain state_dict's
-            architecture.
-        unsafe_load: allow full unpickling (arbitrary code) for pickled modules/objects.
-        output_key: which output of a TorchScript/pickled model is the logits (index or key).
-        map_location: device for the loaded tensors and model.
-        default_input_size: input side to build a plain state_dict's architecture with when
-            ``input_size`` is not given (the audit passes the dataset's); never checked
-            against a checkpoint.
-        format: what the file holds (:func:`ltrobust.models.options.format_choices`); None
-            detects it.
-        scale, tau, format_config: a paper format's inference options (cosine logit scale,
-            strength of the deployed ``-tau * ln(pi)``, the repository's config); None takes
-            the config's value.
-        class_counts: the training class counts ``pi`` of a ``-tau * ln(pi)`` adjustment.
-        model_dir, dataset, norm: ``robustbench:NAME``'s folder (default ``path``, which may
-            then be ``robustbench:NAME``), dataset and threat model (``<dataset>/<threat>``).
-        request: all of the above as one :class:`LoadRequest`.
+    ``options`` says how (:class:`~ltrobust.models.options.LoadOptions`, where every option is
+    declared and described once; default: all defaults). Keywords are a convenience of the
+    Python API: each replaces that field of ``options`` (an unknown one is a ConfigError
+    suggesting the nearest), e.g. ``load_model(path, arch="resnet18", num_classes=10)``.
 
     Raises:
         ModelLoadError: missing, unreadable, unsafe or mismatching file (one-line message).
-        ConfigError: unknown ``arch`` or ``head``.
+        ConfigError: unknown ``arch`` or ``head``, or an unknown option.
     """
-    req = make_request(request, **options)
+    req = (options or LoadOptions()).given(**given)
     if req.arch is None and str(path).startswith(ROBUSTBENCH_PREFIX):
         req = replace(req, arch=str(path))  # MODEL robustbench:NAME with --model-dir
     if req.arch is not None and req.arch.startswith(ROBUSTBENCH_PREFIX):

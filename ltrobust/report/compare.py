@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ltrobust.metrics.fields import is_number
 from ltrobust.report.schema import AuditReport
-from ltrobust.report.validate_nodes import is_number
 
 # Problems whose key is in HARD make a metric meaningless to compare across the two reports
 # whatever the metric; the others matter only for some metrics (see ltrobust.report.gate).
@@ -206,10 +206,12 @@ def _scope_value(report: AuditReport, outcome: str, scope: str) -> float | None:
     ``protocol:<name>`` is a protocol's headline (published) number: in the ``overall`` column
     its headline metric (``protocol:taet · balanced`` names a balanced headline)."""
     if outcome.startswith("protocol:"):
-        sec = (report.protocols or {}).get(outcome[len("protocol:") :].split(" · ")[0]) or {}
-        part = sec.get("published") or {}
-        metric = sec.get("headline_metric") or "overall"
-        v = part.get(metric) if scope == "overall" else (part.get("groups") or {}).get(scope)
+        sec = (report.protocols or {}).get(outcome[len("protocol:") :].split(" · ")[0])
+        if sec is None:
+            return None
+        part = sec.published
+        metric = sec.headline_metric or "overall"
+        v = part.get(metric) if scope == "overall" else part["groups"].get(scope)
         return v if is_number(v) else None
     o = next((x for x in report.outcomes() if x.name == outcome), None)
     if o is None:

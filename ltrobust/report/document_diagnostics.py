@@ -8,8 +8,6 @@ order.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ltrobust.report.blocks import (
     Block,
     Bullets,
@@ -23,7 +21,9 @@ from ltrobust.report.blocks import (
     num,
     pct,
 )
+from ltrobust.report.findings import Check, Scoped
 from ltrobust.report.schema import AuditReport
+from ltrobust.report.sections import Verdict
 
 
 def verdict_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
@@ -40,47 +40,46 @@ def verdict_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]
         )
     else:
         out.append(_verdict_table(v))
-    diag = report.diagnostics or {}
-    if diag.get("warnings"):
-        out.append(Bullets([f"warning: {w}" for w in diag["warnings"]], "warn"))
+    warnings = report.diagnostics.warnings
+    if warnings:
+        out.append(Bullets([f"warning: {w}" for w in warnings], "warn"))
     return out + _checks(report)
 
 
-def _verdict_table(v: dict[str, Any]) -> Table:
-    entries = [("overall", v.get("overall")), *(v.get("groups") or {}).items()]
-    attacks = list(dict.fromkeys(a for _, e in entries if e for a in (e.get("inflation") or {})))
+def _verdict_table(v: Verdict) -> Table:
+    entries = [("overall", v.overall), *v.groups.items()]
+    attacks = list(dict.fromkeys(a for _, e in entries if e for a in e.inflation))
     header = ["scope", "verdict", "believed robust recall"]
     header += [f"inflation {a}" for a in attacks] + ["flags"]
     rows = []
     for scope, e in entries:
         if not e:
             continue
-        word = str(e.get("verdict", "?"))
-        infl = e.get("inflation") or {}
+        word = str(e.verdict)
         rows.append(
-            [Cell(scope), Cell(word, css=f"verdict-{word}"), Cell(pct(e.get("believed")))]
-            + [Cell(_pp(infl.get(a))) for a in attacks]
-            + [Cell("; ".join(e.get("flags") or []) or "—", css="text")]
+            [Cell(scope), Cell(word, css=f"verdict-{word}"), Cell(pct(e.believed))]
+            + [Cell(_pp(e.inflation.get(a))) for a in attacks]
+            + [Cell("; ".join(e.flags) or "—", css="text")]
         )
-    thr = v.get("thresholds") or {}
+    thr = v.thresholds
     cap = "Inflation: the attack's robust recall minus the believed one, in points."
     if thr:
         cap += " Thresholds: " + ", ".join(f"{k}={frac(x)}" for k, x in thr.items()) + "."
     return Table(header, rows, cap)
 
 
-def _check_rows(checks: list[dict[str, Any]]) -> list[list[Cell]]:
+def _check_rows(checks: list[Check]) -> list[list[Cell]]:
     rows = []
     for c in checks:
-        trig = bool(c.get("triggered"))
+        trig = c.triggered
         rows.append(
             [
-                Cell(str(c.get("name", ""))),
-                Cell(str(c.get("group", "overall"))),
+                Cell(c.name),
+                Cell(c.group),
                 Cell("triggered" if trig else "ok", css="bad" if trig else "good"),
-                Cell(num(c.get("value"))),
-                Cell(num(c.get("threshold"))),
-                Cell(str(c.get("message", "")), css="text"),
+                Cell(num(c.value)),
+                Cell(num(c.threshold)),
+                Cell(c.message, css="text"),
             ]
         )
     return rows
@@ -88,14 +87,14 @@ def _check_rows(checks: list[dict[str, Any]]) -> list[list[Cell]]:
 
 def _checks(report: AuditReport) -> list[Block]:
     """Triggered sanity checks in a table, the passed ones folded away; the unbounded attack."""
-    diag = report.diagnostics or {}
-    checks = diag.get("checks") or []
+    diag = report.diagnostics
+    checks = diag.checks or []
     header = ["check", "scope", "result", "value", "threshold", "message"]
     out: list[Block] = []
     if checks:
         out.append(Heading("Sanity checks", "checks", 3))
-        bad = [c for c in checks if c.get("triggered")]
-        good = [c for c in checks if not c.get("triggered")]
+        bad = [c for c in checks if c.triggered]
+        good = [c for c in checks if not c.triggered]
         if bad:
             out.append(Table(header, _check_rows(bad)))
         else:
@@ -105,14 +104,15 @@ def _checks(report: AuditReport) -> list[Block]:
             out.append(Details(passed, [Table(header, _check_rows(good))]))
         elif good:
             out.append(Details("show them", [Table(header, _check_rows(good))]))
-    unb = diag.get("unbounded")
-    if isinstance(unb, dict) and "overall" in unb:
-        st = unb.get("settings") or {}
-        scopes = ", ".join(f"{g} {pct(x)}%" for g, x in (unb.get("groups") or {}).items())
+    unb = diag.unbounded
+    if unb is not None:
+        st = unb.settings or {}
+        scopes = ", ".join(f"{g} {pct(x)}%" for g, x in unb.groups.items())
+        eps = unb.eps if unb.eps is not None else st.get("eps")
         out.append(
             Para(
-                f"Unbounded attack ({st.get('norm', '')} eps={frac(unb.get('eps', st.get('eps')))}, "
-                f"{st.get('steps', '?')} steps): recall {pct(unb.get('overall'))}% overall"
+                f"Unbounded attack ({st.get('norm', '')} eps={frac(eps)}, "
+                f"{st.get('steps', '?')} steps): recall {pct(unb.overall)}% overall"
                 + (f", {scopes}" if scopes else "")
                 + " (anything above 0 means the gradients do not lead the attack)."
             )
@@ -124,15 +124,15 @@ def _pp(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:+.1f}"
 
 
-def _scoped(part: dict[str, Any] | None, scope: str) -> float | None:
-    if not part:
+def _scoped(part: Scoped | None, scope: str) -> float | None:
+    if part is None:
         return None
-    return part.get("overall") if scope == "overall" else (part.get("groups") or {}).get(scope)
+    return part.overall if scope == "overall" else part.groups.get(scope)
 
 
 def sweep_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
-    sweep = (report.diagnostics or {}).get("sweep")
-    if not sweep or not sweep.get("rows"):
+    sweep = report.diagnostics.sweep
+    if sweep is None or not sweep.rows:
         return []
     scopes = ["overall", *report.dataset.get("groups", {})]
     out: list[Block] = [
@@ -145,24 +145,27 @@ def sweep_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
     ]
     if "sweep" in plots:
         out.append(Figure("sweep", plots["sweep"], "Robust recall against kappa"))
-    zero = any(r.get("zero_grad") for r in sweep["rows"])
+    zero = any(r.zero_grad for r in sweep.rows)
     header = ["κ", "clean", *[f"PGD-20 {s}" for s in scopes], "invariant overall"]
     header += ["zero grad. pixels", "zero grad. samples"] if zero else []
     rows = []
-    for r in sorted(sweep["rows"], key=lambda r: r["kappa"]):
-        inv = _scoped(r.get("invariant"), "overall")
-        zg = r.get("zero_grad") or {}
+    for r in sorted(sweep.rows, key=lambda r: r.kappa):
+        inv = _scoped(r.invariant, "overall")
+        zg = r.zero_grad
         rows.append(
-            [Cell(f"{r['kappa']:+g}"), Cell(pct(_scoped(r.get("clean"), "overall")))]
-            + [Cell(pct(_scoped(r.get("pgd20"), s))) for s in scopes]
+            [Cell(f"{r.kappa:+g}"), Cell(pct(_scoped(r.clean, "overall")))]
+            + [Cell(pct(_scoped(r.pgd20, s))) for s in scopes]
             + [
                 Cell(
                     pct(inv) if inv is not None else "—",
-                    r.get("invariant_attack") if inv is not None else None,
+                    r.invariant_attack if inv is not None else None,
                 )
             ]
             + (
-                [Cell(pct(_scoped(zg.get(k), "overall"))) for k in ("pixel", "sample")]
+                [
+                    Cell(pct(_scoped(p, "overall")))
+                    for p in ((zg.pixel, zg.sample) if zg else (None, None))
+                ]
                 if zero
                 else []
             )
@@ -179,15 +182,15 @@ def sweep_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
 def zero_grad_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
     from ltrobust.report.plots import zero_grad_kinds
 
-    zg = (report.diagnostics or {}).get("zero_grad")
-    if not zg:
+    zg = report.diagnostics.zero_grad
+    if zg is None:
         return []
     scopes = ["overall", *report.dataset.get("groups", {})]
     out: list[Block] = [Heading("Zero-gradient ratios", "zero-grad")]
     if "zero_grad" in plots:
         out.append(Figure("zero_grad", plots["zero_grad"], "Zero-gradient ratios per group"))
     rows = [
-        [Cell(label)] + [Cell(pct(_scoped(zg.get(key), s))) for s in scopes]
+        [Cell(label)] + [Cell(pct(_scoped(getattr(zg, key), s))) for s in scopes]
         for key, label in zero_grad_kinds(zg)
     ]
     cap = "Share (%) of input-gradient entries that are exactly 0; 'whole sample': samples whose entire gradient is 0."
@@ -197,36 +200,35 @@ def zero_grad_section(report: AuditReport, plots: dict[str, bytes]) -> list[Bloc
 
 def aa_targets_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
     """AutoAttack's target classes vs the tail, and what tail-targeted APGD added."""
-    diag = report.diagnostics or {}
-    stats, tail = diag.get("aa_targets"), diag.get("aa_tail")
-    if not stats and not tail:
+    stats, tail = report.diagnostics.aa_targets, report.diagnostics.aa_tail
+    if stats is None and tail is None:
         return []
     out: list[Block] = [Heading("AutoAttack's targets and the tail", "aa-targets")]
-    if stats:
-        share = stats.get("tail_target_share") or {}
-        never = stats.get("tail_classes_never_targeted") or []
+    if stats is not None:
+        share = stats.tail_target_share
+        never = stats.tail_classes_never_targeted
         out.append(
             Para(
-                f"APGD-T and FAB-T aim each sample at its top-{stats.get('k')} runner-up classes "
-                f"by clean logit. {pct(share.get('overall'))}% of the "
-                f"{stats.get('samples')} correctly classified samples have a tail class among "
+                f"APGD-T and FAB-T aim each sample at its top-{stats.k} runner-up classes "
+                f"by clean logit. {pct(share.overall)}% of the "
+                f"{stats.samples} correctly classified samples have a tail class among "
                 f"them (per group: "
-                + ", ".join(f"{g} {pct(v)}%" for g, v in (share.get("groups") or {}).items())
+                + ", ".join(f"{g} {pct(v)}%" for g, v in share.groups.items())
                 + f"); tail classes never targeted: {len(never)}"
                 + (f" ({', '.join(map(str, never))})" if never else "")
-                + ("." if stats.get("applies", True) else " (C <= 10: every class is a target).")
+                + ("." if stats.applies else " (C <= 10: every class is a target).")
             )
         )
-    if tail:
-        st = tail.get("attack") or {}
-        newly = tail.get("newly_broken_share") or {}
+    if tail is not None:
+        st = tail.attack
+        newly = tail.newly_broken_share
         out.append(
             Para(
                 f"Targeted APGD towards the {st.get('max_targets')} highest-scoring tail classes "
-                f"({st.get('n_iter')} iterations), run on the {tail.get('attacked')} samples every "
-                f"other attack left correct, broke {tail.get('newly_broken')} more "
-                f"({pct(newly.get('overall'))}% of all; "
-                + ", ".join(f"{g} {pct(v)}%" for g, v in (newly.get("groups") or {}).items())
+                f"({st.get('n_iter')} iterations), run on the {tail.attacked} samples every "
+                f"other attack left correct, broke {tail.newly_broken} more "
+                f"({pct(newly.overall)}% of all; "
+                + ", ".join(f"{g} {pct(v)}%" for g, v in newly.groups.items())
                 + "); they count in the worst case."
             )
         )
@@ -235,26 +237,21 @@ def aa_targets_section(report: AuditReport, plots: dict[str, bytes]) -> list[Blo
 
 def escalation_section(report: AuditReport, plots: dict[str, bytes]) -> list[Block]:
     """The attacks the diagnostics escalated to (Square, EOT), why, and what they broke."""
-    esc = (report.diagnostics or {}).get("escalation")
-    if not esc:
+    esc = report.diagnostics.escalation
+    if esc is None:
         return []
-    newly = esc.get("newly_broken_share") or {}
+    newly = esc.newly_broken_share
     rows = [
-        [
-            Cell(str(r.get("attack"))),
-            Cell(str(r.get("why"))),
-            Cell(str(r.get("attacked"))),
-            Cell(str(r.get("newly_broken"))),
-        ]
-        for r in esc.get("ran") or []
+        [Cell(r.attack), Cell(r.why), Cell(str(r.attacked)), Cell(str(r.newly_broken))]
+        for r in esc.ran
     ]
     return [
         Heading("Escalation past gradient masking", "escalation"),
         Para(
             f"The diagnostics found what gradient attacks cannot see through, so stronger attacks "
-            f"ran on the {esc.get('attacked')} samples every attack had left correct. They broke "
-            f"{esc.get('newly_broken')} more ({pct(newly.get('overall'))}% of all; "
-            + ", ".join(f"{g} {pct(v)}%" for g, v in (newly.get("groups") or {}).items())
+            f"ran on the {esc.attacked} samples every attack had left correct. They broke "
+            f"{esc.newly_broken} more ({pct(newly.overall)}% of all; "
+            + ", ".join(f"{g} {pct(v)}%" for g, v in newly.groups.items())
             + "); the worst case and the believed accuracy include them."
         ),
         Table(["attack", "why", "attacked", "newly broken"], rows, "One after the other."),

@@ -9,10 +9,12 @@ report written before ltrobust recorded the two keys reads as it did: overall, g
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ltrobust.report.blocks import Block, Cell, Details, Heading, Para, Table, pct
 from ltrobust.report.schema import AuditReport
+from ltrobust.report.sections import ProtocolRow, ProtocolSection, Scores
 
 #: the caption's key to the marks of the protocol tables
 MARKS = (
@@ -24,30 +26,30 @@ MARKS = (
 HEADLINE_METRICS = ("overall", "balanced")
 
 
-def headline_metric(sec: dict[str, Any]) -> str:
+def headline_metric(sec: ProtocolSection) -> str:
     """The metric of the number a protocol leads with (overall where not recorded)."""
     metric = sec.get("headline_metric")
     return str(metric) if metric in HEADLINE_METRICS else "overall"
 
 
-def group_published(sec: dict[str, Any], group: str) -> bool:
+def group_published(sec: ProtocolSection, group: str) -> bool:
     """Whether the paper publishes ``group``'s number (every group where not recorded)."""
     names = sec.get("groups_published")
     return not isinstance(names, list) or group in names
 
 
-def group_text(sec: dict[str, Any], group: str, value: float | None) -> str:
+def group_text(sec: ProtocolSection, group: str, value: float | None) -> str:
     """A group's recall in %, in parentheses when the paper does not publish the group."""
     text = pct(value)
     return text if value is None or group_published(sec, group) else f"({text})"
 
 
-def headline_label(sec: dict[str, Any]) -> str:
+def headline_label(sec: ProtocolSection) -> str:
     """``AA · overall``, ``PGD-20 · balanced``: the headline row and its metric."""
     return f"{sec.get('headline')} · {headline_metric(sec)}"
 
 
-def gap_text(part: dict[str, Any]) -> str:
+def gap_text(part: Mapping[str, Any]) -> str:
     """``-9.0 · 9/100 credited [4.2–16.4%]``: the gap in points, the samples the protocol
     credits as robust that strict breaks, and the exact 95% interval of that share (a report
     before 0.3: McNemar's p)."""
@@ -61,12 +63,16 @@ def gap_text(part: dict[str, Any]) -> str:
     return f"{100 * delta:+.1f} · {cred} [{pct(lo)}–{pct(hi)}%]" if lo is not None else cred
 
 
-def _gap(sec: dict[str, Any], scope: str) -> str:
-    part = sec["gap"]["overall"] if scope == "overall" else sec["gap"]["groups"].get(scope) or {}
+def _gap(sec: ProtocolSection, scope: str) -> str:
+    part: Mapping[str, Any] = (
+        sec.gap.overall if scope == "overall" else sec.gap.groups.get(scope) or {}
+    )
     return gap_text(part)
 
 
-def _scores(sec: dict[str, Any], part: dict[str, Any], groups: list[str], bold: bool) -> list[Cell]:
+def _scores(
+    sec: ProtocolSection, part: Scores | ProtocolRow, groups: list[str], bold: bool
+) -> list[Cell]:
     """Overall, each group and balanced of ``part``; the headline metric in bold if ``bold``."""
     metric = headline_metric(sec) if bold else None
     by_group = part.get("groups") or {}
@@ -77,7 +83,7 @@ def _scores(sec: dict[str, Any], part: dict[str, Any], groups: list[str], bold: 
     )
 
 
-def _rows(sec: dict[str, Any], groups: list[str]) -> list[list[Cell]]:
+def _rows(sec: ProtocolSection, groups: list[str]) -> list[list[Cell]]:
     out = []
     for label, row in (sec.get("rows") or {}).items():
         head = [Cell(label), Cell(str(row.get("attack") or "—"))]
@@ -85,7 +91,7 @@ def _rows(sec: dict[str, Any], groups: list[str]) -> list[list[Cell]]:
     return out
 
 
-def _published(sec: dict[str, Any], groups: list[str]) -> str:
+def _published(sec: ProtocolSection, groups: list[str]) -> str:
     shown = [g for g in groups if group_published(sec, g)]
     return ", ".join(shown) if shown else "none"
 
@@ -98,7 +104,7 @@ def protocols_section(report: AuditReport, plots: dict[str, bytes]) -> list[Bloc
     header = ["protocol", "headline", "overall", *groups, "balanced", "gap to strict (overall)"]
     rows = []
     for name, sec in protocols.items():
-        pub = sec.get("published") or {}
+        pub = sec.published
         rows.append(
             [Cell(name), Cell(headline_label(sec))]
             + _scores(sec, pub, groups, True)

@@ -36,6 +36,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from ltrobust.errors import ConfigError, LtRobustError
+from ltrobust.metrics.fields import brief, is_int, is_number
 from ltrobust.report.compare import HARD, Problem, comparability_problems
 from ltrobust.report.paths import (
     MetricPath,
@@ -48,7 +49,6 @@ from ltrobust.report.paths import (
 )
 from ltrobust.report.schema import AuditReport
 from ltrobust.report.significance import mcnemar_exact, wilson_at
-from ltrobust.report.validate_nodes import brief, is_int, is_number
 
 EPS = 1e-9  # slack for float noise in "drop > tolerance"
 

@@ -15,7 +15,6 @@ Torch-free: gating and comparing read JSON only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ltrobust.errors import ConfigError
 from ltrobust.report import protocol_paths
@@ -161,7 +160,7 @@ def sample_flags(report: AuditReport, outcome: str) -> dict[int, tuple[int, bool
     """
     if outcome.startswith(protocol_paths.PREFIX):
         return protocol_paths.flags(report, outcome)
-    ps: dict[str, Any] = report.per_sample or {}
+    ps = report.per_sample
     index, y = ps.get("index"), ps.get("y")
     if not index or y is None or len(index) != len(y):
         return None

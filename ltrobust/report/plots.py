@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from ltrobust.report.findings import Scoped, SweepRow, ZeroGrad
 from ltrobust.report.schema import AuditReport, Outcome
 from ltrobust.report.text import plot_text
 
@@ -111,43 +112,38 @@ def _group_bands(ax: Any, report: AuditReport, order: list[int]) -> None:
         )
 
 
-def _series(row: dict[str, Any], key: str, scope: str) -> float:
-    part = row.get(key)
-    if not part:
+def _share(part: Scoped | None, scope: str) -> float:
+    """A finding's share (in %) over every sample or a group; NaN where not measured."""
+    if part is None:
         return float("nan")
-    val = part.get("overall") if scope == "overall" else (part.get("groups") or {}).get(scope)
-    return _pct(val)
+    return _pct(part.overall if scope == "overall" else part.groups.get(scope))
 
 
-def _zero_series(row: dict[str, Any], kind: str, scope: str) -> float:
-    zg = row.get("zero_grad") or {}
-    return _series({"x": zg.get(kind)}, "x", scope) if zg.get(kind) else float("nan")
+def _zero_series(row: SweepRow, kind: str, scope: str) -> float:
+    zg = row.zero_grad
+    return _share(zg.pixel if kind == "pixel" else zg.sample, scope) if zg else float("nan")
 
 
 def sweep_plot(report: AuditReport) -> bytes | None:
     """Kappa sweep (logits x 10^-kappa): clean, PGD-20 and the scale-invariant attack, per
     scope (overall and each group), with PGD-20's zero-gradient ratios (RoBal Fig. 2)."""
-    sweep = (report.diagnostics or {}).get("sweep")
-    if not sweep or not sweep.get("rows"):
+    sweep = report.diagnostics.sweep
+    if sweep is None or not sweep.rows:
         return None
-    rows = sorted(sweep["rows"], key=lambda r: r["kappa"])
+    rows = sorted(sweep.rows, key=lambda r: r.kappa)
     scopes = ["overall", *report.dataset.get("groups", {})]
     fig = _figure(3.0 * len(scopes) + 0.5, 3.2)
     axes = fig.subplots(1, len(scopes), sharey=True, squeeze=False)[0]
-    ks = [r["kappa"] for r in rows]
+    ks = [r.kappa for r in rows]
     for ax, scope in zip(axes, scopes, strict=True):
-        ax.plot(
-            ks, [_series(r, "clean", scope) for r in rows], "-o", ms=3, color=CLEAN, label="clean"
-        )
-        ax.plot(
-            ks, [_series(r, "pgd20", scope) for r in rows], "-o", ms=3, color=PGD, label="PGD-20"
-        )
-        inv = [(r["kappa"], _series(r, "invariant", scope)) for r in rows if r.get("invariant")]
+        ax.plot(ks, [_share(r.clean, scope) for r in rows], "-o", ms=3, color=CLEAN, label="clean")
+        ax.plot(ks, [_share(r.pgd20, scope) for r in rows], "-o", ms=3, color=PGD, label="PGD-20")
+        inv = [(r.kappa, _share(r.invariant, scope)) for r in rows if r.invariant]
         if inv:
-            name = next((r.get("invariant_attack") for r in rows if r.get("invariant")), None)
+            name = next((r.invariant_attack for r in rows if r.invariant), None)
             label = plot_text(name) if name else "invariant"
             ax.plot(*zip(*inv, strict=True), "s--", ms=5, color=INV, label=label)
-        if any(r.get("zero_grad") for r in rows):
+        if any(r.zero_grad for r in rows):
             for kind, style, label in (
                 ("pixel", ":", "zero gradients, pixels"),
                 ("sample", "-.", "zero gradients, samples"),
@@ -171,22 +167,15 @@ ZG_KINDS = (
 )
 
 
-def zero_grad_kinds(zg: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key, label) of every ratio present: the known ones first, then any other."""
-    known = [(k, lab) for k, lab in ZG_KINDS if zg.get(k)]
-    names = {k for k, _ in ZG_KINDS}
-    extra = [
-        (k, k.replace("_", " "))
-        for k, v in zg.items()
-        if k not in names and isinstance(v, dict) and "overall" in v
-    ]
-    return known + extra
+def zero_grad_kinds(zg: ZeroGrad) -> list[tuple[str, str]]:
+    """(key, label) of every ratio present."""
+    return [(k, lab) for k, lab in ZG_KINDS if getattr(zg, k) is not None]
 
 
 def zero_grad_plot(report: AuditReport) -> bytes | None:
     """Zero-gradient ratios (share of input-gradient entries exactly 0) per group."""
-    zg = (report.diagnostics or {}).get("zero_grad")
-    if not zg:
+    zg = report.diagnostics.zero_grad
+    if zg is None:
         return None
     scopes = ["overall", *report.dataset.get("groups", {})]
     kinds = zero_grad_kinds(zg)
@@ -196,7 +185,7 @@ def zero_grad_plot(report: AuditReport) -> bytes | None:
     top = 1.0
     colors = (CLEAN, PGD, "#8172B3", WORST, INV, "#937860")
     for j, (key, label) in enumerate(kinds):
-        vals = [_series({"x": zg[key]}, "x", s) for s in scopes]
+        vals = [_share(getattr(zg, key), s) for s in scopes]
         top = max([top, *[v for v in vals if v == v]])
         ax.bar(
             [i - 0.4 + width * (j + 0.5) for i in range(len(scopes))],

@@ -10,10 +10,9 @@ score), restricted to the protocol's test set. Torch-free.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ltrobust.errors import ConfigError
 from ltrobust.report.schema import AuditReport
+from ltrobust.report.sections import ProtocolSection
 
 PREFIX = "protocol:"
 
@@ -24,16 +23,15 @@ def split(outcome: str) -> tuple[str, str]:
     return name, row
 
 
-def section(report: AuditReport, name: str, where: str) -> dict[str, Any]:
+def section(report: AuditReport, name: str, where: str) -> ProtocolSection:
     protocols = report.protocols or {}
     if name not in protocols:
         have = ", ".join(protocols) or "none (audit with --protocol)"
         raise ConfigError(f"{where}: no protocol {name!r} in this report; it has {have}")
-    sec: dict[str, Any] = protocols[name]
-    return sec
+    return protocols[name]
 
 
-def row_label(sec: dict[str, Any], row: str, where: str) -> str:
+def row_label(sec: ProtocolSection, row: str, where: str) -> str:
     """The row's label as the report writes it (``headline`` resolves to the headline row)."""
     if row.lower() == "headline":
         return str(sec["headline"])
@@ -51,7 +49,7 @@ def flags(report: AuditReport, outcome: str) -> dict[int, tuple[int, bool]] | No
     name, row = split(outcome)
     sec = section(report, name, outcome)
     label = row_label(sec, row, outcome)
-    ps: dict[str, Any] = report.per_sample or {}
+    ps = report.per_sample
     index, y = ps.get("index"), ps.get("y")
     if not index or y is None:
         return None

@@ -2,12 +2,14 @@
 
 Numbers are numbers (fractions in [0, 1]), never formatted strings; classes with no samples have
 ``None``. ``AuditReport.from_json(report.to_json())`` equals ``report``. Reading validates the
-data first (:mod:`ltrobust.report.validate`).
+data first (:mod:`ltrobust.report.validate`). The dataclasses here, in
+:mod:`ltrobust.report.findings` and :mod:`ltrobust.report.sections` are the schema: the audit
+constructs them, the validation reads JSON into them, and ``ltrobust schema`` prints their JSON
+Schema (the file ``report.schema.json`` of this package).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -17,9 +19,25 @@ from typing import Any
 
 from ltrobust.errors import LtRobustError
 from ltrobust.fileio import atomic_write_text
-from ltrobust.metrics.stats import ClassStat, GroupStat, RecallSummary
+from ltrobust.metrics.fields import Count, Difference, Seconds, Settings, Text
+from ltrobust.metrics.stats import STRICT_RECORD, RecallSummary
+from ltrobust.report.findings import Diagnostics, to_data
+from ltrobust.report.sections import (
+    Config,
+    Dataset,
+    PerSample,
+    ProtocolSection,
+    Provenance,
+    Verdict,
+)
 from ltrobust.report.text import visible
-from ltrobust.report.validate import SCHEMA_VERSION, ReportSchemaError, validate_report
+from ltrobust.report.validate import (
+    REPORT_TYPE,
+    SCHEMA_VERSION,
+    ReportSchemaError,
+    parse_report,
+    validate_report,
+)
 
 #: writes a report's folder; :mod:`ltrobust.report.folder` (loaded with this package) puts it
 #: here, since the renderers it calls import this module
@@ -39,30 +57,34 @@ class Outcome:
         seconds: wall time spent.
     """
 
-    name: str
-    settings: dict[str, Any]
+    __pydantic_config__ = STRICT_RECORD
+
+    name: Text
+    settings: Settings
     summary: RecallSummary
-    confusion: list[list[int]]
-    boundary_error: dict[str, float | None] = field(default_factory=dict)
-    seconds: float = 0.0
+    confusion: list[list[Count]]
+    boundary_error: dict[str, Difference]
+    seconds: Seconds
 
 
 @dataclass
 class AuditReport:
     """Everything an audit found; see :mod:`ltrobust.audit` for how it is produced."""
 
-    provenance: dict[str, Any]
-    config: dict[str, Any]
-    dataset: dict[str, Any]
+    __pydantic_config__ = STRICT_RECORD
+
+    provenance: Provenance
+    config: Config
+    dataset: Dataset
     clean: Outcome
     attacks: dict[str, Outcome]
     worst_case: Outcome | None
-    per_sample: dict[str, Any]
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-    verdict: dict[str, Any] | None = None
+    per_sample: PerSample
+    diagnostics: Diagnostics = field(default_factory=lambda: Diagnostics(warnings=[]))
+    verdict: Verdict | None = None
     schema_version: int = SCHEMA_VERSION
     #: the papers' protocols replayed on the same samples (``--protocol``; absent otherwise)
-    protocols: dict[str, Any] | None = None
+    protocols: dict[str, ProtocolSection] | None = None
 
     def outcomes(self) -> list[Outcome]:
         """Clean, every attack in run order, then the worst case."""
@@ -70,7 +92,7 @@ class AuditReport:
         return rows + ([self.worst_case] if self.worst_case is not None else [])
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        out: dict[str, Any] = to_data(self)
         if out["protocols"] is None:  # an audit without --protocol writes the format it always did
             del out["protocols"]
         return out
@@ -96,17 +118,12 @@ class AuditReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditReport:
-        """Build a report from its JSON data after :func:`ltrobust.report.validate.validate_report`
-        (raises :class:`LtRobustError` on data that does not match the schema)."""
-        validate_report(data)
-        fields = {k: v for k, v in data.items() if k not in ("clean", "attacks", "worst_case")}
-        worst = data.get("worst_case")
-        return cls(
-            clean=_outcome_from_dict(data["clean"]),
-            attacks={k: _outcome_from_dict(v) for k, v in data["attacks"].items()},
-            worst_case=_outcome_from_dict(worst) if worst is not None else None,
-            **fields,
-        )
+        """Build a report from its JSON data, validated by
+        :func:`ltrobust.report.validate.parse_report` (raises :class:`LtRobustError` on data
+        that does not match the schema; ``data`` is never changed)."""
+        report = parse_report(data)
+        assert isinstance(report, cls)
+        return report
 
     @classmethod
     def from_json(cls, text: str) -> AuditReport:
@@ -142,8 +159,4 @@ class AuditReport:
             raise LtRobustError(f"{visible(path)}: {exc}") from None
 
 
-def _outcome_from_dict(d: dict[str, Any]) -> Outcome:
-    s = dict(d["summary"])
-    s["per_class"] = [ClassStat(**c) for c in s["per_class"]]
-    s["groups"] = {k: GroupStat(**g) for k, g in s["groups"].items()}
-    return Outcome(**{**d, "summary": RecallSummary(**s)})
+REPORT_TYPE.append(AuditReport)

@@ -2,20 +2,22 @@
 
 ``AuditReport.from_dict`` (so ``from_json``, ``load``, :func:`ltrobust.report.read_report` and
 :func:`ltrobust.report.load`, and through them ``report``, ``compare`` and ``gate``) calls
-:func:`validate_report`: types; fractions in [0, 1] and differences of fractions in [-1, 1];
-counts that are non-negative integers; per-class lists, confusion matrices and per-sample arrays
-of the right lengths; class indices in range; and numbers that agree with each other (see
-:mod:`ltrobust.report.validate_rules`; the protocols section is recomputed from the per-sample
-records, :mod:`ltrobust.report.validate_protocols`). NaN and infinities are refused wherever
-they appear.
+:func:`parse_report`, in three steps:
 
-The schema is declared below (its diagnostics, verdict and protocols sections in
-:mod:`ltrobust.report.validate_sections`) with the nodes of
-:mod:`ltrobust.report.validate_nodes`; the first problem raises
-:class:`ReportSchemaError`, one line naming the field by its JSON path:
+1. the schema: the data is read into the report's dataclasses
+   (:class:`~ltrobust.report.schema.AuditReport` and the sections it holds) by one pydantic
+   ``TypeAdapter``: types, fractions in [0, 1], differences in [-1, 1], counts >= 0, integers
+   that fit a double (|n| <= 2**53), no NaN or infinity, no key the schema does not declare;
+2. finite numbers in the open parts (settings, ``config``, ``provenance``);
+3. the integrity rules, plain functions over the data: lengths match the number of classes
+   and of samples, class indices in range, and every number that can be recomputed from
+   another part (:mod:`ltrobust.report.validate_shape`, :mod:`ltrobust.report.validate_rules`,
+   :mod:`ltrobust.report.validate_protocols`).
+
+The first problem raises :class:`ReportSchemaError`, one line naming the field by its JSON path:
 ``report.json does not match the report schema: attacks.pgd20.summary.groups.tail.recall must
-be a number in [0, 1] or null, got "0.5"``. Integers must fit a double exactly (|n| <= 2**53).
-Torch-free.
+be a number in [0, 1] or null, got "0.5"``; a key the schema does not declare:
+``... unknown key diagnostics.foo``. Torch-free.
 """
 
 from __future__ import annotations
@@ -23,49 +25,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+
 from ltrobust.errors import LtRobustError
+from ltrobust.metrics.fields import brief, is_int, is_number
+from ltrobust.report.findings import keep_order
+from ltrobust.report.jsonpath import PathPart, format_path
 from ltrobust.report.text import visible
-from ltrobust.report.validate_nodes import (
-    ANY,
-    Bool,
-    Context,
-    Int,
-    Invalid,
-    ListOf,
-    MapOf,
-    Num,
-    Obj,
-    Str,
-    brief,
-    is_int,
-)
-from ltrobust.report.validate_protocols import protocols_rule
-from ltrobust.report.validate_rules import (
-    clean_summary_rule,
-    outcome_rule,
-    per_sample_rule,
-    stat_rule,
-    summary_rule,
-)
-from ltrobust.report.validate_sections import (
-    CLASS,
-    CLASSES,
-    COUNT,
-    DIAGNOSTICS,
-    DIFFERENCE,
-    FRACTION,
-    PROTOCOL,
-    SAMPLES,
-    SECONDS,
-    STRINGS,
-    VERDICT,
-)
+from ltrobust.report.validate_shape import check_rules
 
 #: the version of the report format this ltrobust writes (2: an attack's worst class is chosen
 #: among the classes with clean recall above zero)
 SCHEMA_VERSION = 2
 #: the versions it reads (1: the worst class was chosen among every class)
 READ_VERSIONS = (1, 2)
+#: the keys of every report (``protocols`` only with ``--protocol``)
+REQUIRED = (
+    "provenance",
+    "config",
+    "dataset",
+    "clean",
+    "attacks",
+    "worst_case",
+    "per_sample",
+    "diagnostics",
+    "verdict",
+    "schema_version",
+)
+#: the report's dataclass (:class:`~ltrobust.report.schema.AuditReport` puts itself here on
+#: import: it calls this module, which therefore cannot import it)
+REPORT_TYPE: list[type] = []
+_ADAPTER: list[TypeAdapter[Any]] = []
 
 
 class ReportSchemaError(LtRobustError):
@@ -81,170 +72,81 @@ class ReportSchemaError(LtRobustError):
         return ReportSchemaError(self.detail, source)
 
 
-_STAT = {"n": COUNT, "correct": COUNT, "recall": FRACTION, "ci_low": FRACTION, "ci_high": FRACTION}
-CLASS_STAT = Obj({"cls": CLASS, "name": Str(), **_STAT}, rules=(stat_rule,))
-GROUP_STAT = Obj(
-    {"name": Str(), "classes": ListOf(CLASS, unique=True), **_STAT}, rules=(stat_rule,)
-)
-SUMMARY = Obj(
-    {
-        "n": COUNT,
-        "correct": COUNT,
-        "accuracy": FRACTION,
-        "balanced_accuracy": FRACTION,
-        "worst_class_recall": FRACTION,
-        "worst_class": CLASS.or_null(),
-        "per_class": ListOf(CLASS_STAT, size="C", what=CLASSES),
-        "groups": MapOf(GROUP_STAT, key_field="name"),
-        "landing": MapOf(MapOf(COUNT)),
-    },
-    rules=(summary_rule,),
-)
-CLEAN_SUMMARY = Obj(SUMMARY.fields, rules=(clean_summary_rule,))
-OUTCOME = Obj(
-    {
-        "name": Str(),
-        "settings": Obj({"over": STRINGS}, optional=True, closed=False),
-        "summary": SUMMARY,
-        "confusion": ListOf(ListOf(COUNT, size="C", what=CLASSES), size="C", what=CLASSES),
-        "boundary_error": MapOf(DIFFERENCE),
-        "seconds": SECONDS,
-    },
-    rules=(outcome_rule,),
-)
-
-PROVENANCE = Obj(
-    {
-        "versions": MapOf(Str().or_null()),
-        "created": Str().or_null(),
-        "command": Str().or_null(),
-        "checkpoint": MapOf(ANY).or_null(),
-        "device": Str().or_null(),
-        "device_name": Str().or_null(),
-        "seed": Int(None).or_null(),
-        # how the run went; ``timing``: wall seconds per part of the audit and in total
-        "execution": Obj(
-            {"timing": MapOf(SECONDS).or_null()}, optional=True, closed=False
-        ).or_null(),
-        "files": ListOf(Obj({"path": Str(), "sha256": Str()})),
-    },
-    optional=True,
-    closed=False,
-)
-CONFIG = Obj(
-    {
-        "attacks": STRINGS,
-        "norm": Str(),
-        "eps": Num(0, above=True),
-        "step": Num(0, above=True).or_null(),
-        "seed": Int(None),
-        "batch_size": Int(1),
-        "n": Int(0, equals="n", what="the number of test samples, clean.summary.n"),
-        "worst_only": STRINGS,
-        "diagnostics": Obj(
-            {"kappas": ListOf(Num()), "thresholds": MapOf(Num())}, optional=True, closed=False
-        ).or_null(),
-    },
-    optional=True,
-    closed=False,
-)
-DATASET = Obj(
-    {
-        "name": Str(),
-        "num_classes": Int(1),
-        "class_names": ListOf(Str(), size="C", what=CLASSES),
-        "class_counts": ListOf(COUNT, size="C", what=CLASSES),
-        "test_counts": ListOf(COUNT, size="C", what=CLASSES),
-        "groups_mode": Str(),
-        "groups": MapOf(ListOf(CLASS, unique=True)),
-        "test_imbalanced": Bool(),
-        "imbalance_ratio": Num(0),
-        "shape": ListOf(Int(1)),
-        "n": Int(0, equals="n", what="the number of test samples, clean.summary.n"),
-    },
-    optional=True,
-    closed=False,
-)
-PREDICTIONS = ListOf(CLASS, size="n", what=SAMPLES)
-PER_SAMPLE = Obj(
-    {
-        "index": ListOf(Int(0), size="n", what=SAMPLES, unique=True),
-        "y": PREDICTIONS,
-        "clean_pred": PREDICTIONS,
-        "adv_pred": MapOf(PREDICTIONS),
-        "extra_pred": MapOf(PREDICTIONS),
-        "robust": ListOf(Bool(), size="n", what=SAMPLES),
-        "aa_broken_by": ListOf(Str(), size="n", what=SAMPLES),
-    },
-    optional=True,
-    closed=False,
-    rules=(per_sample_rule,),
-)
-
-#: the whole report, fields in the order ``AuditReport.to_dict`` writes them
-REPORT = Obj(
-    {
-        "provenance": PROVENANCE,
-        "config": CONFIG,
-        "dataset": DATASET,
-        "clean": OUTCOME.with_fields(name=Str("clean"), summary=CLEAN_SUMMARY),
-        "attacks": MapOf(OUTCOME, key_field="name"),
-        "worst_case": OUTCOME.or_null(),
-        "per_sample": PER_SAMPLE,
-        "diagnostics": DIAGNOSTICS,
-        "verdict": VERDICT.or_null(),
-        "schema_version": Int(1),
-        "protocols": MapOf(PROTOCOL),
-    },
-    optional=frozenset({"protocols"}),
-    rules=(protocols_rule,),
-)
+def report_adapter() -> TypeAdapter[Any]:
+    """The pydantic adapter of the report's dataclasses (built once)."""
+    if not _ADAPTER:
+        assert REPORT_TYPE, "ltrobust.report.schema registers the report type on import"
+        _ADAPTER.append(TypeAdapter(REPORT_TYPE[0]))
+    return _ADAPTER[0]
 
 
-def _at(data: Any, *keys: str) -> Any:
-    """``data[k0][k1]...`` or None where a step is not an object holding the key."""
-    for k in keys:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(k)
-    return data
+_OBJECT = "must be an object, got {got}"
+#: pydantic's error types as one sentence about the value (``{got}``: the value, in brief)
+_WORDS = {
+    "dataclass_type": _OBJECT,
+    "dataclass_args_type": _OBJECT,
+    "dataclass_exact_type": _OBJECT,
+    "dict_type": _OBJECT,
+    "model_type": _OBJECT,
+    "typed_dict_type": _OBJECT,
+    "list_type": "must be a list, got {got}",
+    "finite_number": "must be a finite number, got {got}",
+    "float_type": "must be a number, got {got}",
+    "int_type": "must be an integer, got {got}",
+    "string_type": "must be a string, got {got}",
+    "bool_type": "must be true or false, got {got}",
+    "none_required": "must be null, got {got}",
+}
 
 
-def _context(data: Mapping[str, Any]) -> Context:
-    """What sizes and cross-references the walk checks against, read from the data: the number
-    of classes (``dataset.num_classes``, else the length of ``clean.summary.per_class``) and of
-    samples (``clean.summary.n``), clean's per-class sample counts, the groups and class names."""
-    per = _at(data, "clean", "summary", "per_class")
-    declared = _at(data, "dataset", "num_classes")
-    c = declared if is_int(declared) and declared >= 1 else None
-    if c is None and isinstance(per, list):
-        c = len(per)
-    n = _at(data, "clean", "summary", "n")
-    ctx: Context = {"root": data, "C": c, "n": n if is_int(n) else None}
-    if isinstance(per, list) and len(per) == c:
-        counts = [_at(s, "n") for s in per]
-        ctx["class_n"] = counts if all(is_int(x) for x in counts) else None
-    names = _at(data, "dataset", "class_names")
-    if isinstance(names, list) and len(names) == c and all(isinstance(x, str) for x in names):
-        ctx["names"] = names
-    groups = _at(data, "dataset", "groups")
-    if not isinstance(groups, Mapping):
-        clean_groups = _at(data, "clean", "summary", "groups")
-        if isinstance(clean_groups, Mapping):
-            groups = {g: _at(st, "classes") for g, st in clean_groups.items()}
-    if isinstance(groups, Mapping) and all(isinstance(v, list) for v in groups.values()):
-        ctx["groups"] = groups
-    return ctx
+def _path(data: Any, loc: tuple[int | str, ...]) -> tuple[PathPart, ...]:
+    """The JSON path of an error's location: its steps that exist in ``data`` (the others
+    are pydantic's names for the branch of a union it tried), and a missing key at the end."""
+    out: list[PathPart] = []
+    for i, step in enumerate(loc):
+        if isinstance(data, Mapping) and isinstance(step, str) and step in data:
+            data = data[step]
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        elif not (i == len(loc) - 1 and isinstance(data, Mapping)):
+            continue
+        out.append(step)
+    return tuple(out)
 
 
-def validate_report(data: Any, source: str | None = None) -> None:
-    """Check a report's JSON data (as ``json.load`` returns it) against the schema.
+def describe(error: ErrorDetails, data: Any) -> str:
+    """One pydantic error as the report's one-line sentence."""
+    path = format_path(_path(data, tuple(error["loc"])))
+    kind = error["type"]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"unknown key {path}"
+    if kind == "missing":
+        return f"{path} is missing"
+    got = brief(error.get("input"))
+    if kind == "report_value":
+        return f"{path} {error['msg']}"
+    if kind in _WORDS:
+        return f"{path} {_WORDS[kind].format(got=got)}"
+    return f"{path} is invalid ({error['msg'][:1].lower()}{error['msg'][1:]}), got {got}"
 
-    Raises :class:`LtRobustError` for an unsupported ``schema_version`` and
-    :class:`ReportSchemaError` (a subclass) for the first field that is missing, of the wrong
-    type, out of range or inconsistent; ``source`` (a file name) starts the message.
-    """
-    where = f"{visible(source)}: " if source is not None else ""
+
+def first_non_finite(data: Any) -> str | None:
+    """The first number anywhere that is NaN, infinite or beyond a double, as a sentence."""
+    stack: list[tuple[Any, tuple[PathPart, ...]]] = [(data, ())]
+    while stack:
+        x, where = stack.pop()
+        if isinstance(x, Mapping):
+            stack.extend((x[k], (*where, k)) for k in reversed(list(x)))
+        elif isinstance(x, list):
+            if all(type(v) is int and -(2**63) < v < 2**63 for v in x):
+                continue  # per-sample lists: nothing to look into
+            stack.extend((x[i], (*where, i)) for i in reversed(range(len(x))))
+        elif isinstance(x, int | float) and not isinstance(x, bool) and not is_number(x):
+            return f"{format_path(where)} must be a finite number, got {brief(x)}"
+    return None
+
+
+def _version(data: Any, where: str) -> None:
     if not isinstance(data, Mapping):
         raise LtRobustError(f"{where}report is not a JSON object")
     version = data.get("schema_version")
@@ -254,9 +156,33 @@ def validate_report(data: Any, source: str | None = None) -> None:
             f"{where}unsupported report schema_version {brief(version)}; this ltrobust reads "
             f"{reads}"
         )
+
+
+def parse_report(data: Any, source: str | None = None) -> Any:
+    """Check a report's JSON data (as ``json.load`` returns it) and read it into an
+    :class:`~ltrobust.report.schema.AuditReport` (``data`` itself is never changed).
+
+    Raises :class:`LtRobustError` for data that is no object or of an unsupported
+    ``schema_version``, and :class:`ReportSchemaError` (a subclass) for the first field that
+    is missing, unknown, of the wrong type, out of range or inconsistent; ``source`` (a file
+    name) starts the message.
+    """
+    _version(data, f"{visible(source)}: " if source is not None else "")
+    missing = next((k for k in REQUIRED if k not in data), None)
+    if missing is not None:
+        raise ReportSchemaError(f"{missing} is missing", source)
     try:
-        REPORT.walk(data, (), _context(data))
-    except Invalid as exc:
-        raise ReportSchemaError(str(exc), source) from None
+        report = report_adapter().validate_python(data)
+    except ValidationError as exc:
+        raise ReportSchemaError(describe(exc.errors()[0], data), source) from None
     except RecursionError:
         raise ReportSchemaError("its data is nested too deeply", source) from None
+    problem = first_non_finite(data) or check_rules(data)
+    if problem is not None:
+        raise ReportSchemaError(problem, source)
+    return keep_order(report, data)
+
+
+def validate_report(data: Any, source: str | None = None) -> None:
+    """:func:`parse_report` for its checks alone."""
+    parse_report(data, source)

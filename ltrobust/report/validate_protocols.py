@@ -21,8 +21,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ltrobust.metrics.fields import brief, is_number
+from ltrobust.report.jsonpath import Context, Path, Problem
 from ltrobust.report.protocol_scores import extra_scores, first_of_each_class, gap_scores, scores
-from ltrobust.report.validate_nodes import Context, Path, Problem, brief, is_number
 from ltrobust.report.validate_rules import TOL
 
 STRICT, WORST = "strict", "worst case"

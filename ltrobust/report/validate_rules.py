@@ -14,7 +14,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ltrobust.report.validate_nodes import Context, Path, Problem, brief, format_path
+from ltrobust.metrics.fields import brief
+from ltrobust.report.jsonpath import Context, Path, Problem, format_path
 
 TOL = 1e-9  # slack for recomputed fractions (the audit divides the same integers)
 

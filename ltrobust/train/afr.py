@@ -21,6 +21,7 @@ ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,97 +35,39 @@ from ltrobust.train.augment import Augmentation
 from ltrobust.train.base import TrainMethod, classifier
 from ltrobust.train.checkpoint import read_init
 from ltrobust.train.config import TrainConfig
-from ltrobust.train.losses import build_outer_loss, check_loss_options
-from ltrobust.train.mixing import (
-    balanced_indices,
-    check_mix_options,
-    mix_batch,
-    mix_some,
-    mixed_loss,
-    unmixed,
-)
+from ltrobust.train.losses import build_outer_loss
+from ltrobust.train.method_options import AfrOptions
+from ltrobust.train.mixing import balanced_indices, mix_batch, mix_some, mixed_loss, unmixed
+from ltrobust.train.options import AFR_PRESETS
 from ltrobust.train.recalibrate import Recalibrated, RecalibrationSettings, recalibrate
-from ltrobust.train.registry import AFR_PRESETS
-from ltrobust.train.schedule import check_peak_lr, step_schedule
-
-#: (option, lowest, highest) of the real-valued options
-_RANGES = (
-    ("afr_lambda", -1.0, 1.0),
-    ("afr_adapt_at", 0.0, 1.0),
-    ("afr_share", 0.0, 1.0),
-    ("afr_mix", 0.0, 1.0),
-    ("afr_step", 1e-12, 1.0),
-)
-_COUNTS = ("stage2_epochs", "regen_every", "afr_steps")
+from ltrobust.train.schedule import step_schedule
 
 
-def find_afr_preset(name: str, dataset: str) -> str:
-    """The canonical preset name; ConfigError for an unknown one or another dataset's."""
-    key = name.strip().lower()
-    if key not in AFR_PRESETS:
-        raise ConfigError(f"unknown AFR preset {name!r}; valid: {', '.join(AFR_PRESETS)}")
-    if AFR_PRESETS[key]["dataset"] != dataset:
-        raise ConfigError(
-            f"AFR preset {key} is for {AFR_PRESETS[key]['dataset']}, not {dataset}; give the "
-            "values as options instead"
-        )
-    return key
-
-
-class Afr(TrainMethod):
+class Afr(TrainMethod[AfrOptions]):
     """``afr``: stage 1 BS+CMO, stage 2 fine-tuning with the re-calibrated balanced set."""
 
     name = "afr"
     inner_attack = False
 
     @classmethod
-    def resolve_options(
-        cls, defaults: dict[str, Any], given: dict[str, Any], dataset: str
-    ) -> dict[str, Any]:
-        preset = given.get("preset")
-        base: dict[str, Any] = {}
-        if preset is not None:
-            preset = find_afr_preset(str(preset), dataset)
-            base = AFR_PRESETS[preset]["options"]
-        options = {**defaults, **base, **given, "preset": preset}
-        cls.check_options(options, defaults)
-        return options
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        super().check_options(options, defaults)
-        check_loss_options(options)
-        check_mix_options(options)
-        for key, low, high in _RANGES:
-            if not low <= float(options[key]) <= high:
-                raise ConfigError(f"--{key.replace('_', '-')} must be in [{low:g}, {high:g}]")
-        for key in _COUNTS:
-            value = options[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer")
-        if int(options["afr_head_steps"]) < 0:
-            raise ConfigError("--afr-head-steps must be >= 0")
-        steps = str(options["stage2_lr_steps"])
-        check_peak_lr(float(options["stage2_lr"]), steps, "--stage2-lr", "--stage2-lr-steps")
-
-    @classmethod
-    def common_defaults(cls, options: dict[str, Any], dataset: str) -> dict[str, Any]:
-        preset = options.get("preset")
-        out = dict(AFR_PRESETS[preset]["common"]) if preset else {}
-        if options.get("init"):
-            out["arch"] = read_init(Path(options["init"]))["arch"]
-            out["epochs"] = int(options["stage2_epochs"])
+    def common_defaults(cls, options: AfrOptions, dataset: str) -> dict[str, Any]:
+        out = dict(AFR_PRESETS[options.preset]["common"]) if options.preset else {}
+        if options.init:
+            out["arch"] = read_init(Path(options.init))["arch"]
+            out["epochs"] = options.stage2_epochs
         return out
 
     @classmethod
     def check_config(cls, config: TrainConfig) -> None:
-        epochs, stage2 = config.epochs, int(config.options["stage2_epochs"])
-        if config.options.get("init") and epochs != stage2:
+        options = config.options
+        assert isinstance(options, AfrOptions)  # TrainConfig made it the method's class
+        epochs, stage2 = config.epochs, options.stage2_epochs
+        if options.init and epochs != stage2:
             raise ConfigError(
                 f"with --init the run is stage 2 alone: --epochs {epochs} must equal "
                 f"--stage2-epochs {stage2}"
             )
-        if not config.options.get("init") and epochs <= stage2:
+        if not options.init and epochs <= stage2:
             raise ConfigError(
                 f"--epochs {epochs} must exceed --stage2-epochs {stage2} (stage 1 trains the "
                 "first epochs - stage2-epochs); or start stage 2 from a checkpoint with --init"
@@ -133,15 +76,15 @@ class Afr(TrainMethod):
     @property
     def stage1(self) -> int:
         """Epochs of stage 1 (0 with ``--init``)."""
-        if self.options.get("init"):
+        if self.options.init:
             return 0
-        return self.config.epochs - int(self.options["stage2_epochs"])
+        return self.config.epochs - self.options.stage2_epochs
 
     def setup(self, net: nn.Module) -> None:
         if not isinstance(getattr(net, "head", None), nn.Linear):
             raise ConfigError("AFR needs a model with a linear head")
         self.outer = build_outer_loss(self.options, self.counts)
-        self.beta = float(self.options["mix_beta"])
+        self.beta = self.options.mix_beta
         self.mixing = False
         self.balanced: Recalibrated | None = None
         self.snapshot: dict[str, Any] = {}
@@ -169,8 +112,8 @@ class Afr(TrainMethod):
     def lr_factor(self) -> Callable[[int], float]:
         c, s1 = self.config, self.stage1
         first = step_schedule(max(s1, 1), c.warmup_epochs, c.lr_steps)
-        second = step_schedule(c.epochs - s1, 0, str(self.options["stage2_lr_steps"]))
-        ratio = float(self.options["stage2_lr"]) / c.lr
+        second = step_schedule(c.epochs - s1, 0, self.options.stage2_lr_steps)
+        ratio = self.options.stage2_lr / c.lr
         return lambda index: first(index) if index < s1 else ratio * second(index - s1)
 
     def augmentation(self, epoch: int, base: Augmentation) -> Augmentation:
@@ -180,28 +123,27 @@ class Afr(TrainMethod):
         """The re-calibration's values from the options."""
         o = self.options
         return RecalibrationSettings(
-            lam=float(o["afr_lambda"]),
-            rule=str(o["afr_split"]),
-            adapt_at=float(o["afr_adapt_at"]),
-            share=float(o["afr_share"]),
-            steps=int(o["afr_steps"]),
-            step=float(o["afr_step"]),
-            head_steps=int(o["afr_head_steps"]),
+            lam=o.afr_lambda,
+            rule=o.afr_split,
+            adapt_at=o.afr_adapt_at,
+            share=o.afr_share,
+            steps=o.afr_steps,
+            step=o.afr_step,
+            head_steps=o.afr_head_steps,
             batch_size=max(self.data.batch_size if self.data else 256, 256),
         )
 
     def begin_epoch(self, epoch: int, model: nn.Module) -> dict[str, float]:
-        s1 = self.stage1
+        s1, o = self.stage1, self.options
         if epoch <= s1:
-            first, last = int(self.options["cmo_skip_first"]), int(self.options["cmo_skip_last"])
-            self.mixing = first < epoch <= s1 - last
+            self.mixing = o.cmo_skip_first < epoch <= s1 - o.cmo_skip_last
             return {}
         self.mixing = False
         e2 = epoch - s1
-        start = e2 - (e2 - 1) % int(self.options["regen_every"])
+        start = e2 - (e2 - 1) % o.regen_every
         net = classifier(model)
-        if epoch == 1 and self.options.get("init"):
-            self.load_init(net, Path(self.options["init"]))
+        if epoch == 1 and o.init:
+            self.load_init(net, Path(o.init))
         if e2 == start:
             weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             self.snapshot = {"epoch": start, "weights": weights}
@@ -229,13 +171,13 @@ class Afr(TrainMethod):
         mixed, share = unmixed(x, y), 0.0
         gen, data, bal = self.generator, self.data, self.balanced
         if gen is not None and data is not None and self.mixing:
-            if float(torch.rand(1, generator=gen)) < float(self.options["mix_prob"]):
+            if float(torch.rand(1, generator=gen)) < self.options.mix_prob:
                 idx = balanced_indices(data.y, len(y), gen)
                 patches = data.augment(data.x[idx]).to(x.device)
                 mixed = mix_batch(x, patches, data.y[idx].to(y.device), self.beta, gen)
                 share = 1.0
         elif gen is not None and bal is not None:
-            k = int(float(self.options["afr_mix"]) * len(y) + 0.5)
+            k = math.floor(self.options.afr_mix * len(y) + 0.5)  # round half up
             chosen = torch.randperm(len(y), generator=gen)[:k]
             src = torch.randint(0, len(bal.y), (k,), generator=gen)
             patches, y_patch = bal.x[src].to(x.device), bal.y[src].to(y.device)

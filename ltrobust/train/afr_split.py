@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ltrobust.errors import ConfigError
-from ltrobust.train.registry import SPLIT_RULES
+from ltrobust.train.options import SPLIT_RULES
 
 
 def oversample(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:

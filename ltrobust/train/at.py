@@ -9,25 +9,19 @@ start), model in eval mode. Outer loss on the adversarial batch, chosen with ``-
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from ltrobust.attacks.losses import CrossEntropy
 from ltrobust.train.base import TrainMethod, classifier
-from ltrobust.train.losses import build_outer_loss, check_loss_options
+from ltrobust.train.losses import build_outer_loss
+from ltrobust.train.options import LossOptions
 
 
-class AdversarialTraining(TrainMethod):
+class AdversarialTraining(TrainMethod[LossOptions]):
     """``at``: PGD-CE inner attack, ``--loss`` outer loss on the adversarial batch."""
 
     name = "at"
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        super().check_options(options, defaults)
-        check_loss_options(options)
 
     def setup(self, net: nn.Module) -> None:
         self.outer = build_outer_loss(self.options, self.counts)

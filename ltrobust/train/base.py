@@ -14,21 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import torch
 from torch import nn
 
 from ltrobust.attacks.iterative import IterativeAttack, LossFn
 from ltrobust.attacks.threat import ThreatModel
-from ltrobust.errors import ConfigError
 from ltrobust.models.base import ImageClassifier
 from ltrobust.models.heads import CosineHead, CosPlusHead
 from ltrobust.train.augment import Augmentation
+from ltrobust.train.options import MethodOptions
 from ltrobust.train.schedule import step_schedule
 
 if TYPE_CHECKING:
     from ltrobust.train.config import TrainConfig
+
+#: a method's options class
+Opts = TypeVar("Opts", bound=MethodOptions)
 
 
 @dataclass
@@ -91,12 +94,14 @@ def classifier(model: nn.Module) -> nn.Module:
     return inner.net if isinstance(inner, TrainView) else inner
 
 
-class TrainMethod:
-    """Base class of the training methods (docs/METHODS.md §4).
+class TrainMethod(Generic[Opts]):
+    """Base class of the training methods (docs/METHODS.md §4), generic in the method's options
+    class ``Opts`` (:mod:`ltrobust.train.method_options`; ``self.options``, checked when the
+    configuration was made).
 
-    A method's defaults and hyper-parameters are declared in its row of
+    A method's defaults and the class of its hyper-parameters are declared in its row of
     :data:`ltrobust.train.registry.METHODS`. Subclasses implement :meth:`training_step` and may
-    override :meth:`check_options`, :meth:`resolve_options`, :meth:`setup`,
+    override :meth:`common_defaults`, :meth:`check_config`, :meth:`setup`,
     :meth:`model_kwargs`, :meth:`logit_adjustment`, :meth:`end_epoch`, :meth:`state_dict` /
     :meth:`load_state_dict`. Randomness (the attacks' random starts) comes from the generator
     given to :meth:`prepare`.
@@ -108,30 +113,13 @@ class TrainMethod:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
-        self.options = dict(config.options)
+        self.options = cast(Opts, config.options)  # TrainConfig made it the method's class
         self.generator: torch.Generator | None = None
         self.counts = torch.ones(1, dtype=torch.float64)
         self.data: TrainData | None = None
 
     @classmethod
-    def resolve_options(
-        cls, defaults: dict[str, Any], given: dict[str, Any], dataset: str
-    ) -> dict[str, Any]:
-        """The method's options: ``defaults`` (from the registry) overridden by ``given``,
-        checked."""
-        options = {**defaults, **given}
-        cls.check_options(options, defaults)
-        return options
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        """Raise ConfigError for an invalid option value (subclasses extend)."""
-        for key, value in options.items():
-            if isinstance(defaults.get(key), float) and not isinstance(value, (int, float)):
-                raise ConfigError(f"--{key.replace('_', '-')} must be a number, got {value!r}")
-
-    @classmethod
-    def common_defaults(cls, options: dict[str, Any], dataset: str) -> dict[str, Any]:
+    def common_defaults(cls, options: Opts, dataset: str) -> dict[str, Any]:
         """Values of common options (``TrainConfig`` fields) that the resolved ``options``
         imply, e.g. a preset's architecture; explicit values override them."""
         return {}

@@ -8,25 +8,19 @@ epochs, lr x0.01 and x0.0001 after 80% and 90%). The monitor still measures PGD 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from ltrobust.train.base import TrainMethod
-from ltrobust.train.losses import build_outer_loss, check_loss_options
+from ltrobust.train.losses import build_outer_loss
+from ltrobust.train.options import LossOptions
 
 
-class CleanTraining(TrainMethod):
+class CleanTraining(TrainMethod[LossOptions]):
     """``ce``: ``--loss`` on the clean (augmented) batch."""
 
     name = "ce"
     inner_attack = False
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        super().check_options(options, defaults)
-        check_loss_options(options)
 
     def setup(self, net: nn.Module) -> None:
         self.outer = build_outer_loss(self.options, self.counts)

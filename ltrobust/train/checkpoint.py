@@ -201,15 +201,3 @@ def load_scheduler(scheduler: torch.optim.lr_scheduler.LambdaLR, state: dict) ->
     ``milestones`` and ``gamma`` of checkpoints written with a MultiStepLR are ignored)."""
     keep = {k: v for k, v in state.items() if k not in ("milestones", "gamma", "lr_lambdas")}
     scheduler.load_state_dict({**keep, "lr_lambdas": [None] * len(scheduler.lr_lambdas)})
-
-
-def resume_config(path: Path, given: dict[str, Any]) -> TrainConfig:
-    """The stored configuration of ``path``; ConfigError naming every explicit value in
-    ``given`` (None = not given) that differs from it."""
-    from ltrobust.train.resolve import resume_differences
-
-    stored = read_resume(path).config
-    diffs = resume_differences(stored, given)
-    if diffs:
-        raise ConfigError(f"--resume: the configuration differs from {path}: {'; '.join(diffs)}")
-    return stored

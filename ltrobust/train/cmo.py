@@ -12,49 +12,36 @@ the last ``--cmo-skip-last`` (3) epochs. docs/METHODS.md §4.6.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from ltrobust.train.base import TrainMethod
-from ltrobust.train.losses import build_outer_loss, check_loss_options
-from ltrobust.train.mixing import (
-    balanced_indices,
-    check_mix_options,
-    mix_batch,
-    mixed_loss,
-    unmixed,
-)
+from ltrobust.train.losses import build_outer_loss
+from ltrobust.train.method_options import CmoOptions
+from ltrobust.train.mixing import balanced_indices, mix_batch, mixed_loss, unmixed
 
 
-class Cmo(TrainMethod):
+class Cmo(TrainMethod[CmoOptions]):
     """``cmo``: class-balanced CutMix patches on the long-tailed batch, ``--loss`` outer loss."""
 
     name = "cmo"
     inner_attack = False
 
-    @classmethod
-    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        super().check_options(options, defaults)
-        check_loss_options(options)
-        check_mix_options(options)
-
     def setup(self, net: nn.Module) -> None:
         self.outer = build_outer_loss(self.options, self.counts)
-        self.beta = float(self.options["mix_beta"])
+        self.beta = self.options.mix_beta
         self.mixing = False
 
     def begin_epoch(self, epoch: int, model: nn.Module) -> dict[str, float]:
-        first, last = int(self.options["cmo_skip_first"]), int(self.options["cmo_skip_last"])
-        self.mixing = first < epoch <= self.config.epochs - last
+        o = self.options
+        self.mixing = o.cmo_skip_first < epoch <= self.config.epochs - o.cmo_skip_last
         return {}
 
     def training_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
         mixed = unmixed(x, y)
         gen, data = self.generator, self.data
         draw = self.mixing and data is not None and gen is not None
-        if draw and float(torch.rand(1, generator=gen)) < float(self.options["mix_prob"]):
+        if draw and float(torch.rand(1, generator=gen)) < self.options.mix_prob:
             assert data is not None and gen is not None
             idx = balanced_indices(data.y, len(y), gen)
             patches = data.augment(data.x[idx]).to(x.device)

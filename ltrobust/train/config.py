@@ -3,19 +3,33 @@ checkpoint) and how it runs (:class:`RunOptions`), each option declared once wit
 
 Defaults follow docs/METHODS.md §4 (common: SGD momentum 0.9, lr 0.1, 80 epochs) and each
 method's row of :data:`ltrobust.train.registry.METHODS` (batch size, weight decay, inner-attack
-steps, hyper-parameters); :mod:`ltrobust.train.resolve` applies them. This module is torch-free.
+steps, the class of its hyper-parameters); :mod:`ltrobust.train.resolve` applies them. This
+module is torch-free.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ltrobust.errors import ConfigError
-from ltrobust.settings import setting
+from ltrobust.settings import (
+    PRECISIONS,
+    TRAIN_AMP,
+    amp_precision,
+    batch_size_setting,
+    data_dir_setting,
+    device_setting,
+    precision_setting,
+    seed_setting,
+    setting,
+)
+from ltrobust.train.method_options import options_type
+from ltrobust.train.options import MethodOptions, flag
 from ltrobust.train.schedule import (
     DEFAULT_LR_STEPS,
     RECIPE_LR_STEPS,
@@ -24,7 +38,6 @@ from ltrobust.train.schedule import (
 )
 from ltrobust.values import parse_number
 
-AMP_DTYPES = ("auto", "fp16", "bf16")
 AUGMENTS = ("none", "autoaugment", "randaugment")
 #: SGD scales every weight by (1 - lr x weight decay) per step: above 1 the decay is no longer a
 #: regulariser (the recipes use 2e-4 to 5e-4), and a huge one overflows float32 at step 1
@@ -39,17 +52,14 @@ def _fraction(flag_name: str) -> Any:
     return lambda text: parse_number(text, name=flag_name)
 
 
-def flag(key: str) -> str:
-    """The CLI spelling of a config key: ``tau_p`` -> ``--tau-p``."""
-    return "--" + key.replace("_", "-")
-
-
 @dataclass
 class TrainConfig:
     """Everything that determines a training run's result (stored in checkpoints).
 
-    ``options`` holds the method's hyper-parameters (e.g. ``loss``, ``la_tau``, ``beta``,
-    ``tau_p``), already resolved (presets applied). Run-time choices that do not change the
+    ``options`` holds the method's hyper-parameters as its options class
+    (:data:`~ltrobust.train.method_options.METHOD_OPTIONS`: e.g. ``loss``, ``la_tau``, ``beta``,
+    ``tau_p``), already resolved (presets applied); not given, the class's defaults; a mapping
+    (the stored form) is read by name. Run-time choices that do not change the
     result (device, output folder, progress) are :class:`RunOptions`.
     """
 
@@ -84,7 +94,7 @@ class TrainConfig:
     )
     momentum: float = setting(0.9, help="SGD momentum.", panel=TRAIN)
     weight_decay: float = setting(5e-4, help="Weight decay.", show="method's", panel=TRAIN)
-    batch_size: int = setting(128, help="Global batch size.", show="method's", panel=TRAIN)
+    batch_size: int = batch_size_setting(128, panel=TRAIN, show="method's")
     eps: float = setting(
         8 / 255,
         help="L-inf budget of the inner attack, e.g. 8/255.",
@@ -100,13 +110,8 @@ class TrainConfig:
         panel=TRAIN,
     )
     attack_steps: int = setting(10, help="Inner attack steps.", show="method's", panel=TRAIN)
-    seed: int = setting(
-        0, help="Seed of weights, data order, augmentation, random starts.", panel=TRAIN
-    )
-    amp: bool = setting(
-        False, help="Mixed precision (fp16 + GradScaler on CUDA, bf16 on CPU).", panel=TRAIN
-    )
-    amp_dtype: str = setting("auto", help="Autocast dtype.", choices=AMP_DTYPES, panel=TRAIN)
+    seed: int = seed_setting(panel=TRAIN)
+    precision: str = precision_setting(panel=TRAIN, aliases=TRAIN_AMP)
     imbalance_ratio: float | None = setting(
         None, help="n_max / n_min of the training profile.", show="dataset's", panel=TRAIN
     )
@@ -137,15 +142,30 @@ class TrainConfig:
     )
     monitor_n: int = setting(1000, help="Test images monitored each epoch, 0 = none.", panel=TRAIN)
     monitor_attack: str = setting("pgd20", help="Monitoring attack, pgdN.", panel=TRAIN)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: MethodOptions = field(default_factory=MethodOptions)
+
+    def __post_init__(self) -> None:
+        """Make ``options`` the method's options class (ConfigError: an unknown method, an
+        unknown option name, an invalid value, another method's options class)."""
+        kind = options_type(self.method)
+        if isinstance(self.options, Mapping):
+            self.options = kind.from_dict(self.options, self.method)
+        elif type(self.options) is MethodOptions:
+            self.options = kind()
+        elif type(self.options) is not kind:
+            raise ConfigError(
+                f"--method {self.method} takes {kind.__name__}, not {type(self.options).__name__}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-like), as stored in checkpoints."""
+        """Plain data (JSON-like), as stored in checkpoints (``options`` flat, by name)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict` output; unknown or missing keys raise ConfigError."""
+        """Rebuild from :meth:`to_dict` output (an older one's ``amp``/``amp_dtype`` read as
+        ``precision``); unknown or missing keys raise ConfigError."""
+        data = _legacy_precision(data)
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -158,10 +178,20 @@ class TrainConfig:
         except TypeError as exc:
             raise ConfigError(f"stored training config is incomplete: {exc}") from None
 
+    @property
+    def amp(self) -> bool:
+        """Whether the steps run under autocast (``precision`` is not fp32)."""
+        return self.precision != "fp32"
+
+    @property
+    def amp_dtype(self) -> str:
+        """The autocast dtype's name for :mod:`ltrobust.runtime.precision` (auto, fp16, bf16)."""
+        return "auto" if self.precision == "fp32" else self.precision
+
     def flat(self) -> dict[str, Any]:
         """Common keys and method options in one dict (options under their own names)."""
         out = {k: v for k, v in self.to_dict().items() if k != "options"}
-        out.update(self.options)
+        out.update(self.options.to_dict())
         return out
 
     def validate(self) -> None:
@@ -175,8 +205,10 @@ class TrainConfig:
         if not 0 < self.eps <= 1:
             raise ConfigError(f"--eps must be in (0, 1] for [0, 1] pixels, got {self.eps:g}")
         self._check_optimizer()
-        if self.amp_dtype not in AMP_DTYPES:
-            raise ConfigError(f"unknown --amp-dtype {self.amp_dtype!r}; valid: auto, fp16, bf16")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"unknown --precision {self.precision!r}; valid: {', '.join(PRECISIONS)}"
+            )
         if min(self.crop_padding, self.monitor_n, self.warmup_epochs, self.cutout) < 0:
             raise ConfigError(
                 "--crop-padding, --monitor-n, --warmup-epochs and --cutout must be >= 0"
@@ -216,10 +248,8 @@ class RunOptions:
         help="Output folder [checkpoints/<method>-<dataset>-<arch>; with --resume its folder].",
         panel=RUN,
     )
-    device: str = setting(
-        "auto", help="auto, cpu, cuda or cuda:N (under torchrun: cuda:LOCAL_RANK).", panel=RUN
-    )
-    data_dir: str | None = setting(None, help="Where the dataset files are.", panel=RUN)
+    device: str = device_setting(panel=RUN)
+    data_dir: str | None = data_dir_setting(panel=RUN)
     resume: Path | None = setting(None, help="Continue the run of this last.pt exactly.", panel=RUN)
     stop_after: int | None = setting(
         None, help="Stop after this epoch (continue later with --resume).", panel=RUN
@@ -235,6 +265,16 @@ class RunOptions:
     )
     command: str | None = None
     eval_batch_size: int = 256
+
+
+def _legacy_precision(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with the old ``amp`` (bool) and ``amp_dtype`` keys as one with
+    ``precision``."""
+    if "amp" not in data and "amp_dtype" not in data:
+        return data
+    out = {k: v for k, v in data.items() if k not in ("amp", "amp_dtype")}
+    out.setdefault("precision", amp_precision(bool(data.get("amp")), data.get("amp_dtype")))
+    return out
 
 
 def _positive_int(value: object, key: str) -> None:

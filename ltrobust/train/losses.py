@@ -14,7 +14,6 @@ REAT (Li et al., Eq. 1-3 and Alg. 1, and its official code).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from ltrobust.attacks.iterative import LossFn
 from ltrobust.attacks.losses import CrossEntropy
 from ltrobust.errors import ConfigError
-from ltrobust.train.registry import LOSS_NAMES
+from ltrobust.train.options import LOSS_NAMES, LossOptions
 
 #: added to the effective numbers of REAT's RBL before inverting them (as the official code
 #: does), so that a class no adversarial example was predicted as gets a large finite weight
@@ -238,31 +237,19 @@ def tail_official(
     return (k * coef)[is_tail].sum() / count
 
 
-def check_loss_options(options: dict[str, Any]) -> None:
-    """ConfigError for an unknown loss or an out-of-range loss hyper-parameter."""
-    if options["loss"] not in LOSS_NAMES:
-        raise ConfigError(f"unknown loss {options['loss']!r}; valid: {', '.join(LOSS_NAMES)}")
-    if not 0.0 <= float(options["cb_beta"]) < 1.0:
-        raise ConfigError(f"--cb-beta must be in [0, 1), got {options['cb_beta']}")
-    if float(options["ldam_max_m"]) < 0 or float(options["ldam_scale"]) <= 0:
-        raise ConfigError("--ldam-max-m must be >= 0 and --ldam-scale > 0")
-    if float(options["focal_gamma"]) < 0:
-        raise ConfigError(f"--focal-gamma must be >= 0, got {options['focal_gamma']}")
-
-
-def build_outer_loss(options: dict[str, Any], counts: torch.Tensor) -> LossFn:
-    """The per-sample outer loss named ``options["loss"]`` for class counts (C)."""
-    name = options["loss"]
-    if name == "ce":
+def build_outer_loss(options: LossOptions, counts: torch.Tensor) -> LossFn:
+    """The per-sample outer loss named ``options.loss`` for class counts (C)."""
+    o = options
+    if o.loss == "ce":
         return CrossEntropy()
-    if name == "bsl":
+    if o.loss == "bsl":
         return LogitAdjustedCE(counts, 1.0, "bsl")
-    if name == "la":
-        return LogitAdjustedCE(counts, float(options["la_tau"]), "la")
-    if name == "ldam":
-        return LDAMLoss(counts, float(options["ldam_max_m"]), float(options["ldam_scale"]))
-    if name == "cb":
-        return ClassWeightedCE(class_balanced_weights(counts, float(options["cb_beta"])), "cb")
-    if name == "focal":
-        return FocalLoss(float(options["focal_gamma"]))
-    raise ConfigError(f"unknown loss {name!r}; valid: {', '.join(LOSS_NAMES)}")
+    if o.loss == "la":
+        return LogitAdjustedCE(counts, o.la_tau, "la")
+    if o.loss == "ldam":
+        return LDAMLoss(counts, o.ldam_max_m, o.ldam_scale)
+    if o.loss == "cb":
+        return ClassWeightedCE(class_balanced_weights(counts, o.cb_beta), "cb")
+    if o.loss == "focal":
+        return FocalLoss(o.focal_gamma)
+    raise ConfigError(f"unknown loss {o.loss!r}; valid: {', '.join(LOSS_NAMES)}")

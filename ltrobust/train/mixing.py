@@ -13,12 +13,10 @@ variates from two Gamma variates of Marsaglia and Tsang's method).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from ltrobust.attacks.iterative import LossFn
-from ltrobust.errors import ConfigError
 
 
 def _gamma(shape: float, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -159,14 +157,3 @@ def balanced_indices(y: torch.Tensor, n: int, generator: torch.Generator) -> tor
     counts = torch.bincount(y).double()
     weights = 1.0 / counts[y]
     return torch.multinomial(weights, n, replacement=True, generator=generator)
-
-
-def check_mix_options(options: dict[str, Any]) -> None:
-    """ConfigError for a CMO option out of range."""
-    if not 0.0 <= float(options["mix_prob"]) <= 1.0:
-        raise ConfigError(f"--mix-prob must be in [0, 1], got {options['mix_prob']}")
-    if not float(options["mix_beta"]) > 0:
-        raise ConfigError(f"--mix-beta must be > 0, got {options['mix_beta']}")
-    for key in ("cmo_skip_first", "cmo_skip_last"):
-        if isinstance(options[key], bool) or not isinstance(options[key], int) or options[key] < 0:
-            raise ConfigError(f"--{key.replace('_', '-')} must be an integer >= 0")

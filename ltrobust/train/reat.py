@@ -19,33 +19,22 @@ import torch
 from torch import nn
 
 from ltrobust.data.profile import class_groups
-from ltrobust.errors import ConfigError
 from ltrobust.train.base import TrainMethod, classifier
 from ltrobust.train.losses import (
     ClassWeightedCE,
     build_outer_loss,
-    check_loss_options,
     rbl_weights,
     tail_official,
     tail_paper,
     tail_weights,
 )
-from ltrobust.train.registry import TAIL_FORMS
+from ltrobust.train.method_options import ReatOptions
 
 
-class Reat(TrainMethod):
+class Reat(TrainMethod[ReatOptions]):
     """``reat``: RBL inner attack, Balanced Softmax + TAIL outer loss."""
 
     name = "reat"
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        super().check_options(options, defaults)
-        check_loss_options(options)
-        if options["tail_form"] not in TAIL_FORMS:
-            raise ConfigError(
-                f"unknown --tail-form {options['tail_form']!r}; valid: {', '.join(TAIL_FORMS)}"
-            )
 
     def setup(self, net: nn.Module) -> None:
         self.outer = build_outer_loss(self.options, self.counts)
@@ -53,7 +42,7 @@ class Reat(TrainMethod):
         tail = class_groups([int(c) for c in self.counts])["tail"]
         self.tail_mask = torch.zeros(len(self.counts), dtype=torch.bool)
         self.tail_mask[tail] = True
-        self.tail_fn = tail_official if self.options["tail_form"] == "official" else tail_paper
+        self.tail_fn = tail_official if self.options.tail_form == "official" else tail_paper
         self.set_adv_counts(self.counts.clone())
 
     def set_adv_counts(self, adv_counts: torch.Tensor) -> None:
@@ -70,7 +59,7 @@ class Reat(TrainMethod):
         return {
             "loss": lt + tail,
             "logits": out["logits"].detach(),
-            self.options["loss"]: lt.detach(),
+            self.options.loss: lt.detach(),
             "tail": tail.detach(),
         }
 

@@ -25,68 +25,25 @@ from ltrobust.errors import ConfigError
 from ltrobust.models.heads import CosineHead
 from ltrobust.train.base import CosineView, TrainMethod, classifier
 from ltrobust.train.losses import kl_per_sample, log_prior, robal_logits, robal_margins
-from ltrobust.train.registry import PRESETS
+from ltrobust.train.method_options import RobalOptions
 
 
-def preset_dataset(preset: str) -> str:
-    """The dataset a preset was tuned for: ``cifar10-R`` -> ``cifar10-lt``."""
-    return preset.split("-", 1)[0] + "-lt"
-
-
-def find_preset(name: str) -> str:
-    """The canonical preset name (case-insensitive match) or ConfigError listing them."""
-    for key in PRESETS:
-        if key.lower() == name.strip().lower():
-            return key
-    raise ConfigError(f"unknown RoBal preset {name!r}; valid: {', '.join(PRESETS)}")
-
-
-class RoBal(TrainMethod):
+class RoBal(TrainMethod[RobalOptions]):
     """``robal``: cosine head, RoBal margins/bias + KL outer loss, PGD-5 on cosines."""
 
     name = "robal"
 
-    @classmethod
-    def resolve_options(
-        cls, defaults: dict[str, Any], given: dict[str, Any], dataset: str
-    ) -> dict[str, Any]:
-        preset = given.get("preset")
-        if preset is not None:
-            preset = find_preset(str(preset))
-            if preset_dataset(preset) != dataset:
-                raise ConfigError(
-                    f"RoBal preset {preset} is for {preset_dataset(preset)}, not {dataset}; "
-                    "give the hyper-parameters as options instead"
-                )
-            base = PRESETS[preset]
-        else:
-            base = PRESETS["cifar100-N" if dataset == "cifar100-lt" else "cifar10-N"]
-        options = {**defaults, **base, **given, "preset": preset}
-        cls.check_options(options, defaults)
-        return options
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        super().check_options(options, defaults)
-        if float(options["head_scale"]) <= 0 or float(options["head_gamma"]) < 0:
-            raise ConfigError("--head-scale must be > 0 and --head-gamma >= 0")
-        if float(options["beta"]) < 0:
-            raise ConfigError(f"--beta must be >= 0, got {options['beta']}")
-
     def model_kwargs(self) -> dict[str, Any]:
-        return {
-            "head": "cosine",
-            "head_scale": float(self.options["head_scale"]),
-            "head_gamma": float(self.options["head_gamma"]),
-        }
+        o = self.options
+        return {"head": "cosine", "head_scale": o.head_scale, "head_gamma": o.head_gamma}
 
     def setup(self, net: nn.Module) -> None:
         if not isinstance(getattr(net, "head", None), CosineHead):
             raise ConfigError("RoBal needs a model with a cosine head (head='cosine')")
         o = self.options
-        self.scale = float(o["head_scale"])
-        self.margins = robal_margins(self.counts, self.scale, float(o["m0"]), float(o["tau_m"]))
-        self.bias = float(o["tau_b"]) * log_prior(self.counts)
+        self.scale = o.head_scale
+        self.margins = robal_margins(self.counts, self.scale, o.m0, o.tau_m)
+        self.bias = o.tau_b * log_prior(self.counts)
         self.attack = self.make_attack(CrossEntropy())
 
     def training_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
@@ -96,7 +53,7 @@ class RoBal(TrainMethod):
         z = robal_logits(adv["cosine"], y, scale=self.scale, margins=self.margins, bias=self.bias)
         ce = F.cross_entropy(z, y)
         kl = kl_per_sample(nat["cosine"], adv["cosine"]).mean()
-        loss = ce + float(self.options["beta"]) * kl
+        loss = ce + self.options.beta * kl
         return {
             "loss": loss,
             "logits": adv["logits"].detach(),
@@ -105,7 +62,7 @@ class RoBal(TrainMethod):
         }
 
     def logit_adjustment(self) -> list[float] | None:
-        tau_p = float(self.options["tau_p"])
+        tau_p = self.options.tau_p
         if tau_p == 0.0:
             return None
         return (-tau_p * log_prior(self.counts)).tolist()

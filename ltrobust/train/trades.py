@@ -9,27 +9,19 @@ Outer loss: ``CE(f(x), y) + beta * KL(p(x) || p(x_adv))``, batch mean, beta 6; w
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltrobust.errors import ConfigError
 from ltrobust.train.base import TrainMethod, classifier
 from ltrobust.train.losses import KLToReference, kl_per_sample
+from ltrobust.train.method_options import TradesOptions
 
 
-class Trades(TrainMethod):
+class Trades(TrainMethod[TradesOptions]):
     """``trades``: KL inner attack; natural CE + beta KL(clean || adversarial)."""
 
     name = "trades"
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        super().check_options(options, defaults)
-        if float(options["beta"]) < 0:
-            raise ConfigError(f"--beta must be >= 0, got {options['beta']}")
 
     def training_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
         net = classifier(model)
@@ -44,7 +36,7 @@ class Trades(TrainMethod):
         logits_adv = model(x_adv)
         natural = F.cross_entropy(logits_nat.float(), y)
         robust = kl_per_sample(logits_nat, logits_adv).mean()
-        loss = natural + float(self.options["beta"]) * robust
+        loss = natural + self.options.beta * robust
         return {
             "loss": loss,
             "logits": logits_adv.detach(),
