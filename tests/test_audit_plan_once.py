@@ -31,11 +31,11 @@ def built(monkeypatch) -> Counter[str]:
 def test_each_attack_is_built_once_per_audit(built, tmp_path, trained_cnn, balanced_test) -> None:
     x, y = balanced_test
     options = {
-        "data": (x[::8], y[::8]),
+        "data": (x[::40], y[::40]),
         "class_counts": TRAIN_COUNTS,
         "attacks": "fgsm,pgd20,cw20",
         "worst_only": "cw20",
-        "protocols": "strict,at-bsl",
+        "protocols": "strict,robal",
         "eps": EPS,
         "step": 0.02,
         "diagnose": False,
@@ -44,5 +44,6 @@ def test_each_attack_is_built_once_per_audit(built, tmp_path, trained_cnn, balan
     first = ltrobust.audit(trained_cnn, cache_dir=tmp_path / "a", **options)
     built.clear()
     ltrobust.audit(trained_cnn, cache_dir=tmp_path / "b", baseline=first, **options)
-    ran = ["fgsm", "pgd20", "cw20", "atbsl-fgsm", "atbsl-pgd20", "atbsl-cw20", "atbsl-lsa", "ta-aa"]
+    ran = ["fgsm", "pgd20", "cw20", "robal-fgsm", "robal-pgd20", "robal-mim20", "robal-cw20"]
+    ran.append("robal-aa")
     assert dict(built) == dict.fromkeys(ran, 1)
