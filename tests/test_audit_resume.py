@@ -53,7 +53,10 @@ def files(tmp_path_factory, trained_cnn, balanced_test):
     return d
 
 
-def _args(files: Path, out: Path, *extra: str) -> list[str]:
+def audit_args(
+    files: Path, out: Path, *extra: str, attacks: str = "fgsm,pgd20", quiet: bool = True
+) -> list[str]:
+    """``ltrobust audit`` of the slow model on the saved set (also the progress tests')."""
     return [
         "audit",
         str(files / "slow.pt"),
@@ -63,7 +66,7 @@ def _args(files: Path, out: Path, *extra: str) -> list[str]:
         "--class-counts",
         str(files / "counts.json"),
         "--attacks",
-        "fgsm,pgd20",
+        attacks,
         "--eps",
         str(EPS),
         "--step",
@@ -73,7 +76,7 @@ def _args(files: Path, out: Path, *extra: str) -> list[str]:
         "--no-diagnostics",
         "--device",
         "cpu",
-        "--quiet",
+        *(["--quiet"] if quiet else []),
         "--out",
         str(out),
         *extra,
@@ -88,7 +91,7 @@ def _records(out: Path) -> int:
 def reference(files):
     """The uninterrupted run (in this process): 3 passes x 10 batches."""
     out = files / "reference"
-    result = runner.invoke(app, _args(files, out))
+    result = runner.invoke(app, audit_args(files, out))
     assert result.exit_code == 0, result.output
     assert _records(out) == 30
     return json.loads((out / "report.json").read_text())
@@ -98,7 +101,7 @@ def test_resume_after_sigkill_gives_the_same_report(files, reference):
     out = files / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ltrobust", *_args(files, out)],
+        [sys.executable, "-m", "ltrobust", *audit_args(files, out)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -117,7 +120,7 @@ def test_resume_after_sigkill_gives_the_same_report(files, reference):
     assert 23 <= done < 30 and not (out / "report.json").exists()
     assert not list(out.rglob("*.tmp"))  # atomic writes: no half-written record is left
 
-    result = runner.invoke(app, _args(files, out, "--resume"))
+    result = runner.invoke(app, audit_args(files, out, "--resume"))
     assert result.exit_code == 0, result.output
     m = re.search(r"resume: reused (\d+) of (\d+) batches", result.stderr)
     assert m and (int(m[1]), int(m[2])) == (done, 30), result.stderr
@@ -133,7 +136,7 @@ def test_changed_setup_is_refused_with_one_line(files, reference):
         (["--batch-size", "7"], "audit.batch_size 6 -> 7"),
         (["--seed", "1"], "audit.seed 0 -> 1"),
     ):
-        args = _args(files, out, "--resume", *extra)  # the last value of an option counts
+        args = audit_args(files, out, "--resume", *extra)  # the last value of an option counts
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         err = result.stderr.strip()
@@ -141,7 +144,7 @@ def test_changed_setup_is_refused_with_one_line(files, reference):
         assert needle in err and "without --resume" in err
     assert json.loads((out / "report.json").read_text()) == reference  # nothing was written
     # a new attack list is a new setup too; without --resume it simply starts over
-    result = runner.invoke(app, [*_args(files, out, "--resume"), "--attacks", "fgsm"])
+    result = runner.invoke(app, [*audit_args(files, out, "--resume"), "--attacks", "fgsm"])
     assert result.exit_code == 2 and "audit.attacks" in result.stderr
 
 

@@ -24,7 +24,7 @@ from ltrobust.cli.main import app
 from ltrobust.report.validate import ReportSchemaError, validate_report
 
 from .conftest import EPS, save_audit_set
-from .test_audit_resume import Slow
+from .test_audit_resume import Slow, audit_args
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -39,29 +39,7 @@ def files(tmp_path_factory, trained_cnn, balanced_test):
 
 
 def _args(files: Path, out: Path, *extra: str, attacks: str = "fgsm,pgd20") -> list[str]:
-    return [
-        "audit",
-        str(files / "slow.pt"),
-        "--unsafe-load",
-        "--dataset",
-        f"tensors:{files / 'test.pt'}",
-        "--class-counts",
-        str(files / "counts.json"),
-        "--attacks",
-        attacks,
-        "--eps",
-        str(EPS),
-        "--step",
-        "0.02",
-        "--batch-size",
-        "6",
-        "--no-diagnostics",
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    return audit_args(files, out, *extra, attacks=attacks, quiet=False)
 
 
 def _env(**extra: str) -> dict[str, str]:
